@@ -130,11 +130,19 @@ type MembershipStore interface {
 }
 
 // AuditStore queries the tenant's audit trail.
+//
+// Audit records derive from the committed events. A durable store may build them asynchronously (the
+// projector): a mutation's records then appear shortly after it returns, in commit order and never out
+// of sequence. The in-memory store shows them at once.
 type AuditStore interface {
 	ListAuditRecords(ctx context.Context, params *ListAuditParams) (*Page[AuditRecord], error)
 }
 
 // OutboxStore reads the tenant's public integration events.
+//
+// Outbox events derive from the committed events. An event becomes readable once every transaction that
+// could commit an event before it has ended — so that a consumer that keeps its cursor never skips one —
+// which in a durable store is shortly after its mutation returns.
 type OutboxStore interface {
 	// ReadOutbox returns the events after params.Cursor in commit order. Unlike other lists, NextCursor
 	// is always the position to resume from — the last item's, or params.Cursor when the page is empty —

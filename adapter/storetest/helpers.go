@@ -330,6 +330,7 @@ func (f *fixture) audit(t *testing.T) []userstore.AuditRecord {
 // auditWhere returns every audit record that matches the filters of p (its paging options are ignored).
 func (f *fixture) auditWhere(t *testing.T, p userstore.ListAuditParams) []userstore.AuditRecord {
 	t.Helper()
+	syncTrail(t, f.ctx, f.s)
 	return collect(t, userstore.MaxLimit, func(o userstore.ListOpts) (*userstore.Page[userstore.AuditRecord], error) {
 		q := p
 		q.ListOpts = o
@@ -370,6 +371,7 @@ func (f *fixture) outbox(t *testing.T) []userstore.OutboxEvent {
 // to resume from.
 func (f *fixture) outboxAfter(t *testing.T, cursor string, limit int) ([]userstore.OutboxEvent, string) {
 	t.Helper()
+	syncTrail(t, f.ctx, f.s)
 	var all []userstore.OutboxEvent
 	for range maxPages {
 		page, err := f.s.ReadOutbox(f.ctx, &userstore.ReadOutboxParams{ListOpts: userstore.ListOpts{Cursor: cursor, Limit: limit}})

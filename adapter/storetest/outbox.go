@@ -90,6 +90,7 @@ func outboxCases() []testCase {
 			for range 4 {
 				f.createUser(t)
 			}
+			syncTrail(t, f.ctx, s)
 			cursor := ""
 			var all []userstore.OutboxEvent
 			for range maxPages {
@@ -107,6 +108,7 @@ func outboxCases() []testCase {
 			require.Len(t, all, len(f.outbox(t)))
 			// the kept cursor returns exactly the newer events
 			u := f.createUser(t)
+			syncTrail(t, f.ctx, s)
 			page, err := s.ReadOutbox(f.ctx, &userstore.ReadOutboxParams{ListOpts: userstore.ListOpts{Cursor: cursor}})
 			require.NoError(t, err)
 			require.NotEmpty(t, page.Items)

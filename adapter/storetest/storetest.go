@@ -16,11 +16,16 @@
 // userstore and docs/store-semantics.md). Each case runs in parallel with the others and creates its own
 // tenants with random slugs, so the factory may return a fresh store per case or one shared store; no
 // case assumes an empty store. The suite relies on read-your-writes: once a mutation returns, every query
-// of the same store (including the audit trail and the outbox) sees its effect.
+// of the same store sees its effect — except the audit trail and the outbox, which a durable store may
+// derive asynchronously from its log. A store whose audit trail or outbox lags implements Syncer; the
+// suite calls Sync before every read of them.
 package storetest
 
 import (
+	"context"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/netkingdom/userstore"
 )
@@ -28,6 +33,22 @@ import (
 // Factory returns the store a case runs against. It may return a new store per call or the same shared
 // store every time; it registers its own cleanup with t.Cleanup.
 type Factory func(t *testing.T) userstore.Store
+
+// Syncer is implemented by a store whose audit records and outbox events appear after a lag (derived
+// asynchronously from its log). After Sync returns, the audit records and outbox events of every mutation
+// that returned before Sync was called are readable. A store without lag need not implement it.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// syncTrail waits, if s lags, until the effects of every mutation that returned so far are readable in the
+// audit trail and the outbox.
+func syncTrail(t *testing.T, ctx context.Context, s userstore.Store) {
+	t.Helper()
+	if sy, ok := s.(Syncer); ok {
+		require.NoError(t, sy.Sync(ctx), "sync the store's audit trail and outbox")
+	}
+}
 
 // testCase is one conformance case: a name within its group and the body, which receives the store.
 type testCase struct {
