@@ -37,7 +37,7 @@ func TestAppendAndReadStream(t *testing.T) {
 	require.Equal(t, given, res.EventIDs[0])
 	require.Equal(t, byte(7), res.EventIDs[1][6]>>4, "generated ids are UUIDv7")
 	require.NotZero(t, res.TransactionID)
-	require.Equal(t, eventstore.PartitionOf(stream), res.Partition)
+	require.Equal(t, eventstore.PartitionOf(tenant), res.Partition)
 
 	res2, err := s.app.Append(ctx, appendParams(tenant, stream, eventstore.Exact(2), ev("thing.renamed", 3)))
 	require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestAppendAndReadStream(t *testing.T) {
 		require.Equal(t, tenant, e.TenantID)
 		require.Equal(t, stream, e.StreamID)
 		require.Equal(t, "test.stream", e.StreamType)
-		require.Equal(t, eventstore.PartitionOf(stream), e.Partition)
+		require.Equal(t, eventstore.PartitionOf(tenant), e.Partition)
 		require.Equal(t, int16(1), e.EventVersion)
 		require.False(t, e.RecordedAt.IsZero())
 		var p struct{ N int }
@@ -488,7 +488,7 @@ func TestPartitionOf(t *testing.T) {
 		require.Less(t, p, int16(eventstore.Partitions))
 		seen[p] = true
 	}
-	require.Len(t, seen, eventstore.Partitions, "2000 random streams cover every partition")
+	require.Len(t, seen, eventstore.Partitions, "2000 random tenants cover every partition")
 	// Pinned values: the partition is stored, so the function must never change.
 	require.Equal(t, int16(fnvPartition(id)), eventstore.PartitionOf(id))
 }

@@ -316,7 +316,7 @@ func TestCausalOrder(t *testing.T) {
 		want := []uuid.UUID{r1.EventIDs[0], r2.EventIDs[0]}
 		got := waitReadAll(t, ctx, s.projector, &eventstore.ReadAllParams{TenantID: tenant, Limit: 1}, 2)
 		require.Equal(t, want, eventIDs(got))
-		p := eventstore.PartitionOf(stream)
+		p := eventstore.PartitionOf(tenant)
 		got = waitReadAll(t, ctx, s.projector, &eventstore.ReadAllParams{Partition: &p, TenantID: tenant}, 2)
 		require.Equal(t, want, eventIDs(got))
 		got = waitReadAll(t, ctx, s.app, &eventstore.ReadAllParams{TenantID: tenant}, 2)
@@ -350,26 +350,31 @@ func TestReadAllPartition(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ctx := testCtx(t)
-	tenant := uuid.New()
-	var a, b uuid.UUID
-	for a = uuid.New(); ; b = uuid.New() {
-		if b != uuid.Nil && eventstore.PartitionOf(b) != eventstore.PartitionOf(a) {
+	// Two tenants in different partitions; tenant has two streams, both in its partition.
+	var tenant, other uuid.UUID
+	for tenant = uuid.New(); ; other = uuid.New() {
+		if other != uuid.Nil && eventstore.PartitionOf(other) != eventstore.PartitionOf(tenant) {
 			break
 		}
 	}
+	a, b := uuid.New(), uuid.New()
 	ra, err := s.app.Append(ctx, appendParams(tenant, a, eventstore.NoStream(), ev("a", 1), ev("a", 2)))
 	require.NoError(t, err)
-	_, err = s.app.Append(ctx, appendParams(tenant, b, eventstore.NoStream(), ev("b", 1)))
+	_, err = s.app.Append(ctx, appendParams(other, b, eventstore.NoStream(), ev("b", 1)))
+	require.NoError(t, err)
+	rb, err := s.app.Append(ctx, appendParams(tenant, b, eventstore.NoStream(), ev("b", 2)))
 	require.NoError(t, err)
 	rc, err := s.app.Append(ctx, appendParams(tenant, a, eventstore.Exact(2), ev("a", 3)))
 	require.NoError(t, err)
 
-	// Wait until all three appends are below the horizon, then read partition a only.
+	// Wait until all appends are below the horizon, then read the tenant's partition only.
 	waitReadAll(t, ctx, s.projector, &eventstore.ReadAllParams{TenantID: tenant}, 4)
-	pa := eventstore.PartitionOf(a)
+	waitReadAll(t, ctx, s.projector, &eventstore.ReadAllParams{TenantID: other}, 1)
+	pa := eventstore.PartitionOf(tenant)
 	res, err := s.projector.ReadAll(ctx, &eventstore.ReadAllParams{Partition: &pa, TenantID: tenant})
 	require.NoError(t, err)
-	require.Equal(t, append(slices.Clone(ra.EventIDs), rc.EventIDs...), eventIDs(res.Events))
+	want := append(slices.Clone(ra.EventIDs), rb.EventIDs...)
+	require.Equal(t, append(want, rc.EventIDs...), eventIDs(res.Events), "all of the tenant's streams, in commit order")
 	for _, e := range res.Events {
 		require.Equal(t, pa, e.Partition)
 	}

@@ -174,7 +174,7 @@ func TestQueryExecModes(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, got.Events, 2)
 			require.Equal(t, res.EventIDs, eventIDs(got.Events))
-			p := eventstore.PartitionOf(stream)
+			p := eventstore.PartitionOf(tenant)
 			all := waitReadAll(t, ctx, st, &eventstore.ReadAllParams{TenantID: tenant, Partition: &p}, 2)
 			require.Equal(t, res.EventIDs, eventIDs(all))
 			_, err = st.Horizon(ctx)

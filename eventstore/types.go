@@ -12,15 +12,20 @@ import (
 // of the stored data (column partition) and must never change.
 const Partitions = 64
 
-// PartitionOf returns the partition of a stream: FNV-1a (32 bit) of the 16 bytes of the stream id,
-// modulo [Partitions]. Deterministic across processes and versions.
-func PartitionOf(streamID uuid.UUID) int16 {
+// PartitionOf returns the partition of a tenant's events: FNV-1a (32 bit) of the 16 bytes of the
+// tenant id, modulo [Partitions]. Deterministic across processes and versions.
+//
+// The partition follows the tenant, not the stream, so that one partition holds all of a tenant's
+// events in commit order: the audit hash chain and the outbox are per-tenant sequences in commit order,
+// and a projector that owns a partition can build them without coordinating with other partitions
+// (docs/adr/0005-partition-by-tenant.md).
+func PartitionOf(tenantID uuid.UUID) int16 {
 	const (
 		offset32 = 2166136261
 		prime32  = 16777619
 	)
 	h := uint32(offset32)
-	for _, b := range streamID {
+	for _, b := range tenantID {
 		h ^= uint32(b)
 		h *= prime32
 	}

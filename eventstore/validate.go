@@ -65,7 +65,7 @@ func (s *Store) prepareAppend(p *AppendParams) (*appendBatch, error) {
 
 	b := &appendBatch{
 		params:    p,
-		partition: PartitionOf(p.StreamID),
+		partition: PartitionOf(p.TenantID),
 		ids:       make([]uuid.UUID, n),
 		idTexts:   make([]string, n),
 		types:     make([]string, n),
