@@ -40,8 +40,11 @@ type UnitOfWork interface {
 	// ClearProfileValues; the application of Bind; the catalog of SetProfileValues and
 	// ClearProfileValues), so that, for
 	// instance, DeleteUser racing OpenAccount cannot leave an open account of a deleted user. In memory
-	// under one lock it is a no-op; on PostgreSQL a shared row lock (FOR SHARE) on the aggregate's read
-	// row plus a version check does it, so that guards never conflict with each other.
+	// under one lock it is a no-op. On PostgreSQL (docs/adr/0004) the tenant and the catalog are guarded
+	// by a shared row lock (FOR SHARE) on the read row plus a version check; the user and the application
+	// need a real write of their read row, because DeleteUser and DeleteApplication read the dependents
+	// with their snapshot and PostgreSQL fails their later write only if the row was modified, not if it
+	// was merely locked.
 	Guard(ctx context.Context, ref domain.StreamRef, version int64) error
 
 	// UserDependents returns what a user's deletion cascades to, each list in id order.

@@ -1,0 +1,408 @@
+package pgstore
+
+// All SQL of the package (the event log's statements are eventstore's). Every statement is
+// schema-qualified, binds parameters only, casts each one explicitly and keeps no session state — the
+// tenant is set per transaction with set_config(…, true) — so it runs the same in every pgx query exec
+// mode, QueryExecModeExec behind PgBouncer in transaction mode included. Every statement also filters
+// by tenant_id itself (defence in depth: row-level security would hide other tenants' rows anyway).
+
+// --- transactions ------------------------------------------------------------------------------------
+
+// sqlSetTxLocals scopes a mutation's transaction to its tenant and makes its commit wait for the WAL
+// flush; both are transaction-local (is_local = true), never a session SET.
+const sqlSetTxLocals = `SELECT set_config('userstore.tenant_id', $1::text, true),
+       set_config('synchronous_commit', 'on', true)`
+
+// sqlBeginRead opens the short transaction of a query. A query's statements are sent in one pipelined
+// round trip (BEGIN, set_config, the statements, COMMIT), and read one snapshot.
+const sqlBeginRead = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
+
+const sqlSetTenant = `SELECT set_config('userstore.tenant_id', $1::text, true)`
+
+// sqlSetTenantBySlug scopes a query to the tenant that holds a slug, resolved by the SECURITY DEFINER
+// function (the app role cannot read userstore.tenant_slugs); an unknown slug scopes it to no tenant.
+const sqlSetTenantBySlug = `SELECT set_config('userstore.tenant_id', coalesce(userstore.resolve_tenant_slug($1::text)::text, ''), true)`
+
+const sqlCommit = `COMMIT`
+
+const sqlRollback = `ROLLBACK`
+
+// --- idempotency -------------------------------------------------------------------------------------
+
+// sqlIdempotencyReserve returns the committed record of a key, or — when there is none — reserves the
+// key for this transaction with a row whose result is NULL (the data-modifying CTE always runs). A
+// concurrent transaction that reserved the same key makes the insert wait for it; if it commits, the
+// insert fails with 23505 on idempotency_keys_pkey and the mutation is re-run, and then finds the
+// winner's record; if it rolls back, the insert goes through. Only committed records are ever found,
+// and they always hold a result.
+const sqlIdempotencyReserve = `
+WITH found AS (
+    SELECT k.operation, k.request_hash, k.result::text AS result_text
+      FROM userstore.idempotency_keys AS k
+     WHERE k.tenant_id = $1::uuid AND k.key = $2::text
+), reserved AS (
+    INSERT INTO userstore.idempotency_keys (tenant_id, key, operation, request_hash)
+    SELECT $1::uuid, $2::text, $3::text, $4::text
+     WHERE NOT EXISTS (SELECT 1 FROM found)
+    RETURNING 1
+)
+SELECT found.operation, found.request_hash, coalesce(found.result_text, 'null') FROM found`
+
+// sqlIdempotencySave records the result on the transaction's reservation (or inserts the record when
+// there was none).
+const sqlIdempotencySave = `
+WITH saved AS (
+    UPDATE userstore.idempotency_keys AS k
+       SET result = $5::jsonb
+     WHERE k.tenant_id = $1::uuid AND k.key = $2::text AND k.result IS NULL
+    RETURNING 1
+)
+INSERT INTO userstore.idempotency_keys (tenant_id, key, operation, request_hash, result)
+SELECT $1::uuid, $2::text, $3::text, $4::text, $5::jsonb
+ WHERE NOT EXISTS (SELECT 1 FROM saved)`
+
+// --- claims ------------------------------------------------------------------------------------------
+
+// sqlClaim returns the owner of a claim, taking it for $4/$5 when nobody holds it. A concurrent
+// transaction that inserted the same claim makes the insert wait for it; if it commits, the insert
+// fails with 23505 on claims_pkey: a duplicate, whatever our snapshot saw.
+const sqlClaim = `
+WITH cur AS (
+    SELECT c.owner_type, c.owner_id
+      FROM userstore.claims AS c
+     WHERE c.tenant_id = $1::uuid AND c.kind = $2::text AND c.value = $3::text
+), ins AS (
+    INSERT INTO userstore.claims (tenant_id, kind, value, owner_type, owner_id)
+    SELECT $1::uuid, $2::text, $3::text, $4::text, $5::uuid
+     WHERE NOT EXISTS (SELECT 1 FROM cur)
+    RETURNING owner_type, owner_id
+)
+SELECT cur.owner_type, cur.owner_id FROM cur
+UNION ALL
+SELECT ins.owner_type, ins.owner_id FROM ins`
+
+// sqlRelease releases a claim its owner holds; a claim held by another stream is left alone.
+const sqlRelease = `
+DELETE FROM userstore.claims AS c
+ WHERE c.tenant_id = $1::uuid AND c.kind = $2::text AND c.value = $3::text
+   AND c.owner_type = $4::text AND c.owner_id = $5::uuid`
+
+// sqlClaimSlug claims a tenant slug (platform-wide) for the transaction's tenant and returns its holder.
+const sqlClaimSlug = `SELECT userstore.claim_tenant_slug($1::text, $2::uuid)`
+
+const sqlReleaseSlug = `SELECT userstore.release_tenant_slug($1::text, $2::uuid)`
+
+// --- guards (docs/adr/0004) --------------------------------------------------------------------------
+
+// sqlGuardTenant and sqlGuardCatalog share-lock the guarded read row and return its version. Under
+// REPEATABLE READ a row another transaction changed after our snapshot fails with 40001; one changed
+// concurrently makes us wait, then fail with 40001 if it committed. A transaction that changes the row
+// after us waits for our commit and then proceeds: we serialize before it, which is valid because
+// neither tenant commands nor attribute deprecations read what the guarded command writes.
+const sqlGuardTenant = `
+SELECT t.version FROM userstore.tenants AS t
+ WHERE t.tenant_id = $1::uuid
+   FOR SHARE`
+
+const sqlGuardCatalog = `
+SELECT c.version FROM userstore.catalogs AS c
+ WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid
+   FOR SHARE`
+
+// sqlGuardUser and sqlGuardApplication write the guarded read row (guard_seq + 1) at the version the
+// command decided on. A lock is not enough here: DeleteUser (DeleteApplication) reads the dependents
+// with its snapshot and then writes the user (application) row; PostgreSQL fails that write with 40001
+// only if a concurrent committed transaction modified the row, not if it merely locked it. With a real
+// write the two transactions conflict in either order: one of them is re-run and sees the other.
+const sqlGuardUser = `
+UPDATE userstore.users AS u SET guard_seq = u.guard_seq + 1
+ WHERE u.tenant_id = $1::uuid AND u.id = $2::uuid AND u.version = $3::bigint`
+
+const sqlGuardApplication = `
+UPDATE userstore.applications AS a SET guard_seq = a.guard_seq + 1
+ WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid AND a.version = $3::bigint`
+
+// --- cascades ----------------------------------------------------------------------------------------
+
+// sqlUserDependents lists what DeleteUser cascades to: open accounts, linked identities, bindings and
+// the catalogs in which the user has values.
+const sqlUserDependents = `
+SELECT 'account', a.id FROM userstore.accounts AS a
+ WHERE a.tenant_id = $1::uuid AND a.user_id = $2::uuid AND a.status <> 'closed'
+UNION ALL
+SELECT 'identity', i.id FROM userstore.external_identities AS i
+ WHERE i.tenant_id = $1::uuid AND i.user_id = $2::uuid
+UNION ALL
+SELECT 'binding', b.id FROM userstore.bindings AS b
+ WHERE b.tenant_id = $1::uuid AND b.user_id = $2::uuid
+UNION ALL
+SELECT 'catalog', p.catalog_id FROM userstore.profiles AS p
+ WHERE p.tenant_id = $1::uuid AND p.user_id = $2::uuid AND p.profile_values <> '{}'::jsonb`
+
+const sqlApplicationBindings = `
+SELECT b.id FROM userstore.bindings AS b
+ WHERE b.tenant_id = $1::uuid AND b.application_id = $2::uuid
+ ORDER BY b.id`
+
+// --- read model writes -------------------------------------------------------------------------------
+
+const sqlUpsertTenant = `
+INSERT INTO userstore.tenants AS t (tenant_id, slug, name, status, version, created_at, updated_at)
+VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::timestamptz, $7::timestamptz)
+ON CONFLICT ON CONSTRAINT tenants_pkey DO UPDATE
+   SET slug = EXCLUDED.slug, name = EXCLUDED.name, status = EXCLUDED.status, version = EXCLUDED.version,
+       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
+
+// sqlUpsertUser leaves guard_seq alone.
+const sqlUpsertUser = `
+INSERT INTO userstore.users AS u (tenant_id, id, display_name, email, status, version, created_at, updated_at)
+VALUES ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::bigint, $7::timestamptz, $8::timestamptz)
+ON CONFLICT ON CONSTRAINT users_pkey DO UPDATE
+   SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, status = EXCLUDED.status,
+       version = EXCLUDED.version, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
+
+const sqlUpsertAccount = `
+INSERT INTO userstore.accounts AS a (tenant_id, id, user_id, login_name, kind, status, credential_ref, version,
+                                     created_at, updated_at)
+VALUES ($1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::timestamptz,
+        $10::timestamptz)
+ON CONFLICT ON CONSTRAINT accounts_pkey DO UPDATE
+   SET user_id = EXCLUDED.user_id, login_name = EXCLUDED.login_name, kind = EXCLUDED.kind,
+       status = EXCLUDED.status, credential_ref = EXCLUDED.credential_ref, version = EXCLUDED.version,
+       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
+
+const sqlUpsertIdentity = `
+INSERT INTO userstore.external_identities AS i (tenant_id, id, user_id, issuer, subject, version, created_at)
+VALUES ($1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::bigint, $7::timestamptz)
+ON CONFLICT ON CONSTRAINT external_identities_pkey DO UPDATE
+   SET user_id = EXCLUDED.user_id, issuer = EXCLUDED.issuer, subject = EXCLUDED.subject,
+       version = EXCLUDED.version, created_at = EXCLUDED.created_at`
+
+const sqlDeleteIdentity = `
+DELETE FROM userstore.external_identities AS i WHERE i.tenant_id = $1::uuid AND i.id = $2::uuid`
+
+// sqlUpsertApplication leaves guard_seq alone.
+const sqlUpsertApplication = `
+INSERT INTO userstore.applications AS a (tenant_id, id, name, client_key, kind, status, version, created_at,
+                                         updated_at)
+VALUES ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::timestamptz, $9::timestamptz)
+ON CONFLICT ON CONSTRAINT applications_pkey DO UPDATE
+   SET name = EXCLUDED.name, client_key = EXCLUDED.client_key, kind = EXCLUDED.kind,
+       status = EXCLUDED.status, version = EXCLUDED.version, created_at = EXCLUDED.created_at,
+       updated_at = EXCLUDED.updated_at`
+
+const sqlUpsertBinding = `
+INSERT INTO userstore.bindings AS b (tenant_id, id, application_id, user_id, roles, version, created_at,
+                                     updated_at)
+VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text[], $6::bigint, $7::timestamptz, $8::timestamptz)
+ON CONFLICT ON CONSTRAINT bindings_pkey DO UPDATE
+   SET application_id = EXCLUDED.application_id, user_id = EXCLUDED.user_id, roles = EXCLUDED.roles,
+       version = EXCLUDED.version, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
+
+const sqlDeleteBinding = `
+DELETE FROM userstore.bindings AS b WHERE b.tenant_id = $1::uuid AND b.id = $2::uuid`
+
+const sqlUpsertCatalog = `
+INSERT INTO userstore.catalogs AS c (tenant_id, id, name, attributes, version, created_at, updated_at)
+VALUES ($1::uuid, $2::uuid, $3::text, $4::jsonb, $5::bigint, $6::timestamptz, $7::timestamptz)
+ON CONFLICT ON CONSTRAINT catalogs_pkey DO UPDATE
+   SET name = EXCLUDED.name, attributes = EXCLUDED.attributes, version = EXCLUDED.version,
+       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
+
+const sqlUpsertProfile = `
+INSERT INTO userstore.profiles AS p (tenant_id, user_id, catalog_id, profile_values, version, updated_at)
+VALUES ($1::uuid, $2::uuid, $3::uuid, $4::jsonb, $5::bigint, $6::timestamptz)
+ON CONFLICT ON CONSTRAINT profiles_pkey DO UPDATE
+   SET profile_values = EXCLUDED.profile_values, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`
+
+const sqlUpsertMembership = `
+INSERT INTO userstore.memberships AS m (tenant_id, user_id, role, version, created_at, updated_at)
+VALUES ($1::uuid, $2::uuid, $3::text, $4::bigint, $5::timestamptz, $6::timestamptz)
+ON CONFLICT ON CONSTRAINT memberships_pkey DO UPDATE
+   SET role = EXCLUDED.role, version = EXCLUDED.version, created_at = EXCLUDED.created_at,
+       updated_at = EXCLUDED.updated_at`
+
+const sqlDeleteMembership = `
+DELETE FROM userstore.memberships AS m WHERE m.tenant_id = $1::uuid AND m.user_id = $2::uuid`
+
+// --- read model queries ------------------------------------------------------------------------------
+//
+// Lists are keyset-paged by id: "id > $after ORDER BY id LIMIT n+1" on an index that leads with
+// (tenant_id[, parent or filter]) and ends with the id, so a page costs an index range scan of n+1 rows
+// whatever the depth. uuid.Nil (the smallest uuid, never an entity id) starts at the beginning. uuid
+// order is byte order, the order of Go's bytes.Compare on the ids.
+
+const tenantColumns = `t.tenant_id, t.slug, t.name, t.status, t.version, t.created_at, t.updated_at`
+
+const sqlGetTenant = `SELECT ` + tenantColumns + ` FROM userstore.tenants AS t WHERE t.tenant_id = $1::uuid`
+
+// sqlGetTenantBySlugInTenant reads the caller's own tenant if it holds the slug: with a tenant in the
+// context, the query stays scoped to it and never reads another tenant's row.
+const sqlGetTenantBySlugInTenant = `SELECT ` + tenantColumns + ` FROM userstore.tenants AS t
+ WHERE t.tenant_id = $1::uuid AND t.tenant_id = userstore.resolve_tenant_slug($2::text)`
+
+// sqlGetTenantScoped reads the tenant the transaction is scoped to (after sqlSetTenantBySlug).
+const sqlGetTenantScoped = `SELECT ` + tenantColumns + ` FROM userstore.tenants AS t
+ WHERE t.tenant_id = NULLIF(current_setting('userstore.tenant_id', true), '')::uuid`
+
+const userColumns = `u.id, u.tenant_id, u.display_name, u.email, u.status, u.version, u.created_at, u.updated_at`
+
+const sqlUserExists = `SELECT EXISTS (SELECT 1 FROM userstore.users AS u WHERE u.tenant_id = $1::uuid AND u.id = $2::uuid)`
+
+const sqlGetUser = `SELECT ` + userColumns + ` FROM userstore.users AS u WHERE u.tenant_id = $1::uuid AND u.id = $2::uuid`
+
+// sqlGetUserByClaim finds a user through the owner of an email claim (claims_pkey).
+const sqlGetUserByClaim = `
+SELECT ` + userColumns + `
+  FROM userstore.claims AS c
+  JOIN userstore.users AS u ON u.tenant_id = c.tenant_id AND u.id = c.owner_id
+ WHERE c.tenant_id = $1::uuid AND c.kind = $2::text AND c.value = $3::text`
+
+// sqlGetUserByIdentity finds the user of the identity that holds an external_identity claim.
+const sqlGetUserByIdentity = `
+SELECT ` + userColumns + `
+  FROM userstore.claims AS c
+  JOIN userstore.external_identities AS i ON i.tenant_id = c.tenant_id AND i.id = c.owner_id
+  JOIN userstore.users AS u ON u.tenant_id = i.tenant_id AND u.id = i.user_id
+ WHERE c.tenant_id = $1::uuid AND c.kind = $2::text AND c.value = $3::text`
+
+// sqlListUsers lists active and disabled users (PK range scan, deleted ones filtered out);
+// sqlListUsersByStatus one status (users_status_idx).
+const sqlListUsers = `
+SELECT ` + userColumns + ` FROM userstore.users AS u
+ WHERE u.tenant_id = $1::uuid AND u.id > $2::uuid AND u.status <> 'deleted'
+ ORDER BY u.id LIMIT $3::bigint`
+
+const sqlListUsersByStatus = `
+SELECT ` + userColumns + ` FROM userstore.users AS u
+ WHERE u.tenant_id = $1::uuid AND u.status = $4::text AND u.id > $2::uuid
+ ORDER BY u.id LIMIT $3::bigint`
+
+const accountColumns = `a.id, a.tenant_id, a.user_id, a.login_name, a.kind, a.status, a.credential_ref, a.version,
+       a.created_at, a.updated_at`
+
+const sqlGetAccount = `SELECT ` + accountColumns + ` FROM userstore.accounts AS a WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid`
+
+const sqlGetAccountByClaim = `
+SELECT ` + accountColumns + `
+  FROM userstore.claims AS c
+  JOIN userstore.accounts AS a ON a.tenant_id = c.tenant_id AND a.id = c.owner_id
+ WHERE c.tenant_id = $1::uuid AND c.kind = $2::text AND c.value = $3::text`
+
+// sqlListAccounts uses accounts_user_idx.
+const sqlListAccounts = `
+SELECT ` + accountColumns + ` FROM userstore.accounts AS a
+ WHERE a.tenant_id = $1::uuid AND a.user_id = $4::uuid AND a.id > $2::uuid
+ ORDER BY a.id LIMIT $3::bigint`
+
+const identityColumns = `i.id, i.tenant_id, i.user_id, i.issuer, i.subject, i.version, i.created_at`
+
+// sqlListIdentities uses external_identities_user_idx.
+const sqlListIdentities = `
+SELECT ` + identityColumns + ` FROM userstore.external_identities AS i
+ WHERE i.tenant_id = $1::uuid AND i.user_id = $4::uuid AND i.id > $2::uuid
+ ORDER BY i.id LIMIT $3::bigint`
+
+const applicationColumns = `a.id, a.tenant_id, a.name, a.client_key, a.kind, a.status, a.version, a.created_at, a.updated_at`
+
+const sqlApplicationExists = `SELECT EXISTS (SELECT 1 FROM userstore.applications AS a WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid)`
+
+const sqlGetApplication = `SELECT ` + applicationColumns + ` FROM userstore.applications AS a WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid`
+
+const sqlGetApplicationByClaim = `
+SELECT ` + applicationColumns + `
+  FROM userstore.claims AS c
+  JOIN userstore.applications AS a ON a.tenant_id = c.tenant_id AND a.id = c.owner_id
+ WHERE c.tenant_id = $1::uuid AND c.kind = $2::text AND c.value = $3::text`
+
+const sqlListApplications = `
+SELECT ` + applicationColumns + ` FROM userstore.applications AS a
+ WHERE a.tenant_id = $1::uuid AND a.id > $2::uuid AND a.status <> 'deleted'
+ ORDER BY a.id LIMIT $3::bigint`
+
+const sqlListApplicationsByStatus = `
+SELECT ` + applicationColumns + ` FROM userstore.applications AS a
+ WHERE a.tenant_id = $1::uuid AND a.status = $4::text AND a.id > $2::uuid
+ ORDER BY a.id LIMIT $3::bigint`
+
+const bindingColumns = `b.id, b.tenant_id, b.application_id, b.user_id, b.roles, b.version, b.created_at, b.updated_at`
+
+const sqlGetBinding = `SELECT ` + bindingColumns + ` FROM userstore.bindings AS b WHERE b.tenant_id = $1::uuid AND b.id = $2::uuid`
+
+// sqlListBindingsByUser uses bindings_user_idx; sqlListBindingsByApplication bindings_application_idx.
+const sqlListBindingsByUser = `
+SELECT ` + bindingColumns + ` FROM userstore.bindings AS b
+ WHERE b.tenant_id = $1::uuid AND b.user_id = $4::uuid AND b.id > $2::uuid
+ ORDER BY b.id LIMIT $3::bigint`
+
+const sqlListBindingsByApplication = `
+SELECT ` + bindingColumns + ` FROM userstore.bindings AS b
+ WHERE b.tenant_id = $1::uuid AND b.application_id = $4::uuid AND b.id > $2::uuid
+ ORDER BY b.id LIMIT $3::bigint`
+
+const catalogColumns = `c.id, c.tenant_id, c.name, c.attributes::text, c.version, c.created_at, c.updated_at`
+
+const sqlCatalogExists = `SELECT EXISTS (SELECT 1 FROM userstore.catalogs AS c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid)`
+
+const sqlGetCatalog = `SELECT ` + catalogColumns + ` FROM userstore.catalogs AS c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid`
+
+const sqlListCatalogs = `
+SELECT ` + catalogColumns + ` FROM userstore.catalogs AS c
+ WHERE c.tenant_id = $1::uuid AND c.id > $2::uuid
+ ORDER BY c.id LIMIT $3::bigint`
+
+const sqlGetProfile = `
+SELECT p.profile_values::text, p.version, p.updated_at FROM userstore.profiles AS p
+ WHERE p.tenant_id = $1::uuid AND p.user_id = $2::uuid AND p.catalog_id = $3::uuid`
+
+const membershipColumns = `m.user_id, m.tenant_id, m.role, m.version, m.created_at, m.updated_at`
+
+const sqlGetMembership = `SELECT ` + membershipColumns + ` FROM userstore.memberships AS m WHERE m.tenant_id = $1::uuid AND m.user_id = $2::uuid`
+
+const sqlListMembers = `
+SELECT ` + membershipColumns + ` FROM userstore.memberships AS m
+ WHERE m.tenant_id = $1::uuid AND m.user_id > $2::uuid
+ ORDER BY m.user_id LIMIT $3::bigint`
+
+const sqlListMembersByRole = `
+SELECT ` + membershipColumns + ` FROM userstore.memberships AS m
+ WHERE m.tenant_id = $1::uuid AND m.role = $4::text AND m.user_id > $2::uuid
+ ORDER BY m.user_id LIMIT $3::bigint`
+
+// --- trail -------------------------------------------------------------------------------------------
+
+// sqlSnapshotXmax is the first transaction id not yet assigned when the statement's snapshot was taken:
+// every transaction begun before has a smaller one.
+const sqlSnapshotXmax = `SELECT pg_snapshot_xmax(pg_current_snapshot())::text`
+
+// sqlHorizonPassed reports whether every transaction id below $1 has ended, i.e. the log's read
+// horizon (eventstore) has reached $1.
+const sqlHorizonPassed = `SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8`
+
+// --- readiness ---------------------------------------------------------------------------------------
+
+// sqlReadyRole reads the facts about the session that readiness checks.
+const sqlReadyRole = `
+SELECT current_setting('server_version_num')::int,
+       current_setting('synchronous_commit'),
+       r.rolsuper, r.rolbypassrls
+  FROM pg_catalog.pg_roles AS r
+ WHERE r.rolname = current_user`
+
+// sqlReadyTables lists every table of schema userstore that has a tenant_id column, with its row-level
+// security flags, whether the current role owns it (directly or through membership), whether it may
+// read it, and whether a policy applies to it (PUBLIC, or a role it is a member of).
+const sqlReadyTables = `
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER') AS owned,
+       pg_catalog.has_table_privilege(c.oid, 'SELECT') AS readable,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p
+                WHERE p.polrelid = c.oid
+                  AND EXISTS (SELECT 1 FROM unnest(p.polroles) AS pr(roleid)
+                               WHERE pr.roleid = 0 OR pg_catalog.pg_has_role(current_user, pr.roleid, 'MEMBER'))) AS has_policy
+  FROM pg_catalog.pg_class AS c
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'userstore' AND c.relkind IN ('r', 'p')
+   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped)
+ ORDER BY c.relname`
