@@ -11,13 +11,13 @@ PG := scripts/pg.sh
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-db-up: ## Start the local PostgreSQL (installs it with apt-get when missing)
+db-up: ## Start the local PostgreSQL and PgBouncer (installs them with apt-get when missing)
 	@$(PG) up
 
-db-down: ## Stop the local PostgreSQL; leaves nothing running
+db-down: ## Stop the local PostgreSQL and PgBouncer; leaves nothing running
 	@$(PG) down
 
-db-status: ## Tell whether the local PostgreSQL runs (exit 0 running, 3 stopped, 4 absent)
+db-status: ## Tell whether the local PostgreSQL and PgBouncer run (exit 0 running, 3 stopped, 4 absent)
 	@$(PG) status
 
 db-reset: ## Stop the local PostgreSQL and delete its data (.pg/)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# scripts/pg.sh — a throwaway local PostgreSQL cluster for development, tests and CI.
+# scripts/pg.sh — a throwaway local PostgreSQL cluster, with PgBouncer in front, for development, tests and CI.
 #
-#   scripts/pg.sh up       install PostgreSQL if missing (apt-get), create the cluster under .pg/,
-#                          start it, create the database and roles; idempotent, fast when running
-#   scripts/pg.sh down     stop the cluster; leaves no process behind
-#   scripts/pg.sh status   exit 0 when running, 3 when stopped, 4 when no cluster exists
+#   scripts/pg.sh up       install PostgreSQL and PgBouncer if missing (apt-get), create the cluster under
+#                          .pg/, start it and the bouncers, create the database and roles; idempotent, fast
+#                          when running
+#   scripts/pg.sh down     stop the bouncers and the cluster; leaves no process behind
+#   scripts/pg.sh status   exit 0 when all run, 3 when the cluster or a bouncer is stopped, 4 when no cluster exists
 #   scripts/pg.sh env      print export lines for the connection URLs (eval "$(scripts/pg.sh env)")
-#   scripts/pg.sh reset    stop the cluster and delete its data
+#   scripts/pg.sh reset    stop everything and delete the cluster's data
 #
-# Environment: USERSTORE_PG_PORT (default 54329), USERSTORE_PG_DIR (state directory, default .pg/).
+# Environment: USERSTORE_PG_PORT (default 54329), USERSTORE_PGBOUNCER_PORT (default 54328),
+# USERSTORE_PGBOUNCER_SINGLE_PORT (default USERSTORE_PGBOUNCER_PORT - 1), USERSTORE_PG_DIR (state directory, default .pg/).
 #
 # The cluster listens on 127.0.0.1 and on a unix socket. Socket connections are trusted (used by
 # this script as the superuser); TCP connections need a password (scram-sha-256). The roles get fixed
@@ -18,6 +20,10 @@
 #   userstore_app        LOGIN               the library's runtime role: owns nothing, no BYPASSRLS
 #   userstore_projector  LOGIN               reads all tenants (RLS policy); pg_read_all_stats
 #   postgres             superuser           for tests that must act as superuser
+#
+# Two PgBouncers in transaction pooling mode forward any database name to the cluster, for the three
+# userstore_* roles (SCRAM): one on USERSTORE_PGBOUNCER_PORT (up to 20 server connections per database
+# and user), one on USERSTORE_PGBOUNCER_SINGLE_PORT with exactly one. See scripts/lib/pgbouncer.sh.
 set -euo pipefail
 
 SCRIPT_NAME=pg.sh
@@ -40,6 +46,9 @@ case "$PG_PORT" in
 '' | *[!0-9]*) die "USERSTORE_PG_PORT must be a port number, got '$PG_PORT'" ;;
 esac
 
+# shellcheck source=scripts/lib/pgbouncer.sh
+. "$ROOT/scripts/lib/pgbouncer.sh"
+
 # pg_find_bindir prints the directory of the newest PostgreSQL server binaries: initdb on PATH
 # (following symlinks), else /usr/lib/postgresql/*/bin (Debian does not put initdb on PATH).
 pg_find_bindir() {
@@ -57,12 +66,14 @@ pg_find_bindir() {
 	return 1
 }
 
-# pg_ensure_installed sets PG_BIN, installing Debian's postgresql package when no initdb exists.
+# pg_ensure_installed sets PG_BIN, installing Debian's postgresql package when no initdb exists, and
+# pgbouncer when its binary is missing (in one apt-get run).
 pg_ensure_installed() {
-	if PG_BIN=$(pg_find_bindir); then
-		return 0
-	fi
-	if is_root; then
+	local pkgs=()
+	PG_BIN=$(pg_find_bindir) || pkgs+=(postgresql)
+	pgb_find_bin >/dev/null || pkgs+=(pgbouncer)
+	[ ${#pkgs[@]} -gt 0 ] || return 0
+	if [ -z "$PG_BIN" ] && is_root; then
 		# Debian's package would create and start a system cluster ("main", port 5432) that we do
 		# not want running: switch that off before installing.
 		mkdir -p /etc/postgresql-common
@@ -73,7 +84,8 @@ pg_ensure_installed() {
 			echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
 		fi
 	fi
-	apt_install postgresql
+	apt_install "${pkgs[@]}"
+	case " ${pkgs[*]} " in *" pgbouncer "*) pgb_disable_system_service ;; esac
 	PG_BIN=$(pg_find_bindir) || die "PostgreSQL was installed but no initdb was found under /usr/lib/postgresql/*/bin"
 }
 
@@ -195,11 +207,13 @@ cmd_up() {
 		log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') running on $PG_HOST:$PG_PORT (data: $PGDATA_DIR)"
 	fi
 	pg_provision
+	pgb_up
 }
 
 cmd_down() {
 	PG_BIN=$(pg_find_bindir) || return 0 # not installed: nothing can be running
 	pg_paths
+	pgb_down
 	pg_running || return 0
 	pg pg_ctl stop -D "$PGDATA_DIR" -m fast -w -t 60 -s >/dev/null ||
 		pg pg_ctl stop -D "$PGDATA_DIR" -m immediate -w -t 30 -s >/dev/null
@@ -219,18 +233,22 @@ cmd_status() {
 		echo "no cluster in $PGDATA_DIR"
 		return 4
 	fi
+	local status=0
 	if pg_running; then
 		local port
 		port=$(pg_running_port)
 		if [ "$port" != "$PG_PORT" ]; then
 			echo "running on port $port, not on USERSTORE_PG_PORT=$PG_PORT (data: $PGDATA_DIR)"
-			return 3
+			status=3
+		else
+			echo "running on $PG_HOST:$port (socket: $SOCK_DIR, data: $PGDATA_DIR)"
 		fi
-		echo "running on $PG_HOST:$port (socket: $SOCK_DIR, data: $PGDATA_DIR)"
-		return 0
+	else
+		echo "stopped (data: $PGDATA_DIR)"
+		status=3
 	fi
-	echo "stopped (data: $PGDATA_DIR)"
-	return 3
+	pgb_status || status=3
+	return $status
 }
 
 cmd_reset() {
@@ -241,8 +259,11 @@ cmd_reset() {
 	rm -rf "$STATE"
 }
 
-url() { printf 'postgres://%s:%s@%s:%s/%s?sslmode=disable' "$1" "$2" "$PG_HOST" "$PG_PORT" "$3"; }
+url() { printf 'postgres://%s:%s@%s:%s/%s?sslmode=disable' "$1" "$2" "$PG_HOST" "${4:-$PG_PORT}" "$3"; }
 
+# The USERSTORE_PGBOUNCER_* URLs reach the same roles through the pooled PgBouncer; the same URLs
+# with port USERSTORE_PGBOUNCER_SINGLE_PORT reach the single-connection one. Use them with pgx's
+# QueryExecModeExec (no named prepared statements in transaction pooling mode).
 cmd_env() {
 	cat <<-EOF
 		export USERSTORE_PG_PORT=$PG_PORT
@@ -250,6 +271,11 @@ cmd_env() {
 		export USERSTORE_APP_DATABASE_URL='$(url userstore_app "$PG_APP_PASSWORD" "$PG_DATABASE")'
 		export USERSTORE_PROJECTOR_DATABASE_URL='$(url userstore_projector "$PG_PROJECTOR_PASSWORD" "$PG_DATABASE")'
 		export USERSTORE_ADMIN_DATABASE_URL='$(url "$PG_SUPERUSER" "$PG_ADMIN_PASSWORD" postgres)'
+		export USERSTORE_PGBOUNCER_PORT=$PGB_PORT
+		export USERSTORE_PGBOUNCER_SINGLE_PORT=$PGB_SINGLE_PORT
+		export USERSTORE_PGBOUNCER_DATABASE_URL='$(url userstore_owner "$PG_OWNER_PASSWORD" "$PG_DATABASE" "$PGB_PORT")'
+		export USERSTORE_PGBOUNCER_APP_DATABASE_URL='$(url userstore_app "$PG_APP_PASSWORD" "$PG_DATABASE" "$PGB_PORT")'
+		export USERSTORE_PGBOUNCER_PROJECTOR_DATABASE_URL='$(url userstore_projector "$PG_PROJECTOR_PASSWORD" "$PG_DATABASE" "$PGB_PORT")'
 	EOF
 }
 
@@ -273,7 +299,7 @@ main() {
 	status) cmd_status ;;
 	env) cmd_env ;;
 	*)
-		sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+		sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 		exit 2
 		;;
 	esac

@@ -167,6 +167,9 @@ func (p *Proxy) serve(client, server net.Conn) {
 		defer p.wg.Done()
 		defer close(done)
 		c.serverToClient()
+		// The server hung up (or its reply was swallowed): hang up on the client too, as the server
+		// would, so that the client does not wait for a close that never comes.
+		_ = client.Close()
 	}()
 	c.clientToServer()
 	_ = client.Close()

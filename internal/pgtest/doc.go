@@ -12,6 +12,10 @@
 //		...
 //	}
 //
+// [Database.BouncerPoolConfig] reaches the same database through the local PgBouncer in transaction
+// pooling mode, and [Database.SingleBouncerPoolConfig] through a second one whose pool holds exactly
+// one server connection per database and role (scripts/pg.sh runs both).
+//
 // Tests share the package database, so each test works in tenants and streams of its own (random
 // UUIDs). A test that needs a database to itself calls [NewDatabase].
 package pgtest

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,20 @@ const (
 )
 
 var roleEnv = map[Role]string{Owner: EnvOwnerURL, App: EnvAppURL, Projector: EnvProjectorURL, Admin: EnvAdminURL}
+
+// The environment variables that locate the local PgBouncers (transaction pooling mode), as printed by
+// `scripts/pg.sh env`. The URLs hold a password: never print them.
+const (
+	EnvBouncerOwnerURL     = "USERSTORE_PGBOUNCER_DATABASE_URL"           // userstore_owner through PgBouncer
+	EnvBouncerAppURL       = "USERSTORE_PGBOUNCER_APP_DATABASE_URL"       // userstore_app through PgBouncer
+	EnvBouncerProjectorURL = "USERSTORE_PGBOUNCER_PROJECTOR_DATABASE_URL" // userstore_projector through PgBouncer
+	// EnvBouncerSinglePort is the port of the second PgBouncer, whose pool holds exactly one server
+	// connection per (database, user); the URLs above reach it with this port instead.
+	EnvBouncerSinglePort = "USERSTORE_PGBOUNCER_SINGLE_PORT"
+)
+
+// bouncerEnv has no superuser: the PgBouncers authenticate the userstore_* roles only.
+var bouncerEnv = map[Role]string{Owner: EnvBouncerOwnerURL, App: EnvBouncerAppURL, Projector: EnvBouncerProjectorURL}
 
 func (r Role) String() string {
 	switch r {
@@ -229,6 +244,36 @@ func (d *Database) PoolConfig(tb testing.TB, role Role) *pgxpool.Config {
 	return cfg
 }
 
+// BouncerPoolConfig returns a new pool configuration for role on this database THROUGH the local
+// PgBouncer in transaction pooling mode (scripts/pg.sh runs it; USERSTORE_PGBOUNCER_PORT), to adjust
+// before [NewPool]. Consecutive transactions of one client connection may run on different server
+// connections, and one server connection serves many clients: only what a transaction does is
+// reliable. The configuration uses QueryExecModeExec and application_name
+// "userstore-test/<package>/<role>/pgbouncer". Owner, App and Projector only: the bouncer does not
+// admit the superuser.
+func (d *Database) BouncerPoolConfig(tb testing.TB, role Role) *pgxpool.Config {
+	tb.Helper()
+	cfg, err := bouncerPoolConfig(d.Name, role, false)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	return cfg
+}
+
+// SingleBouncerPoolConfig is [Database.BouncerPoolConfig] through the second local PgBouncer
+// (USERSTORE_PGBOUNCER_SINGLE_PORT), whose pool holds exactly ONE server connection per (database,
+// user): every transaction of every client of role on this database runs on the same server session,
+// one after another. Tests use it to prove that nothing a transaction does outlives it. Tests that
+// share a database and role share that one session, so they must not leave session state on it.
+func (d *Database) SingleBouncerPoolConfig(tb testing.TB, role Role) *pgxpool.Config {
+	tb.Helper()
+	cfg, err := bouncerPoolConfig(d.Name, role, true)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	return cfg
+}
+
 // Pool returns this database's shared pool for role, created on first use and closed when the
 // database is dropped. Tests share it: do not close it, and keep no session state on its connections.
 func (d *Database) Pool(tb testing.TB, role Role) *pgxpool.Pool {
@@ -285,6 +330,36 @@ func poolConfig(database string, role Role) (*pgxpool.Config, error) {
 	cfg.ConnConfig.Database = database
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cfg.ConnConfig.RuntimeParams["application_name"] = truncate("userstore-test/"+pkgName+"/"+role.String(), 63)
+	cfg.MaxConns = MaxConnsDefault
+	return cfg, nil
+}
+
+func bouncerPoolConfig(database string, role Role, single bool) (*pgxpool.Config, error) {
+	env, ok := bouncerEnv[role]
+	if !ok {
+		return nil, fmt.Errorf("the local PgBouncer does not admit the %s role", role)
+	}
+	url := os.Getenv(env)
+	if url == "" {
+		return nil, fmt.Errorf("%s is not set (a PgBouncer test needs `scripts/pg.sh env` of a current scripts/pg.sh).\n%s", env, setupHint)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%s does not hold a valid PostgreSQL URL", env)
+	}
+	name := "pgbouncer"
+	if single {
+		name = "pgbouncer-single"
+		raw := os.Getenv(EnvBouncerSinglePort)
+		port, err := strconv.ParseUint(raw, 10, 16)
+		if err != nil || port == 0 {
+			return nil, fmt.Errorf("%s must hold a port number, got %q.\n%s", EnvBouncerSinglePort, raw, setupHint)
+		}
+		cfg.ConnConfig.Port = uint16(port)
+	}
+	cfg.ConnConfig.Database = database
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	cfg.ConnConfig.RuntimeParams["application_name"] = truncate("userstore-test/"+pkgName+"/"+role.String()+"/"+name, 63)
 	cfg.MaxConns = MaxConnsDefault
 	return cfg, nil
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by the scripts that run local services (scripts/pg.sh today; PgBouncer and NATS later).
+# Helpers shared by the scripts that run local services (scripts/pg.sh with PostgreSQL and PgBouncer; NATS later).
 # Source it; it defines functions only and changes no state.
 
 # log prints a progress line on stderr, prefixed with the calling script's name.
@@ -14,7 +14,9 @@ die() {
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # apt_install installs Debian packages non-interactively. It needs root (CI runs as root on a clean
-# machine); as a normal user it tells what to install instead.
+# machine); as a normal user it tells what to install instead. The packages' own services are not
+# started: while it installs, a policy-rc.d that denies every start is put in place (unless the
+# machine has one already, as Docker images do) — the scripts run the servers they need themselves.
 apt_install() {
 	if ! is_root; then
 		die "missing packages: $*; install them (sudo apt-get install $*) or run this as root"
@@ -22,9 +24,21 @@ apt_install() {
 	command -v apt-get >/dev/null 2>&1 || die "missing packages: $*; and apt-get is not available"
 	log "installing $* with apt-get (once per machine)"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q >&2
-	apt-get install -y -q --no-install-recommends \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >&2
+	local policy=/usr/sbin/policy-rc.d added=0 status=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# Put in place by the userstore scripts while apt-get installs: start no service.\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		added=1
+	fi
+	{
+		apt-get update -q >&2 &&
+			apt-get install -y -q --no-install-recommends \
+				-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >&2
+	} || status=$?
+	if [ "$added" = 1 ]; then
+		rm -f "$policy"
+	fi
+	[ "$status" -eq 0 ] || die "apt-get install $* failed (status $status)"
 }
 
 # ensure_service_user prints the name of the unprivileged OS user that runs local servers. Servers
