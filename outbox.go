@@ -19,7 +19,9 @@ type OutboxEvent struct {
 	AggregateType    string
 	AggregateID      uuid.UUID
 	AggregateVersion int64
-	// Position orders events in commit order within the tenant.
+	// Position is the event's position in the store's log: unique and increasing within one commit, but
+	// events of concurrent commits may be read in an order that is not Position order. The order of
+	// ReadOutbox (commit order) is the one to rely on; Position identifies the event.
 	Position   int64
 	OccurredAt time.Time
 	// Payload is the JSON body of the public schema (docs/integration-events.md).
