@@ -7,13 +7,13 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/netkingdom/userstore"
 	"github.com/netkingdom/userstore/domain"
 	"github.com/netkingdom/userstore/internal/engine"
+	"github.com/netkingdom/userstore/internal/keyset"
 )
 
 // read runs fn under the read lock with the data of the tenant of ctx (ErrTenantRequired without one).
@@ -127,7 +127,7 @@ func (s *Store) ListTenants(ctx context.Context, p *userstore.ListTenantsParams)
 		}
 		items = append(items, t)
 	}
-	filters := fingerprint(string(p.Status), scopeFilter(scoped, ctxTenant))
+	filters := keyset.Fingerprint(string(p.Status), scopeFilter(scoped, ctxTenant))
 	return pageByID(items, func(t *userstore.Tenant) uuid.UUID { return t.ID }, cloneTenant, p.ListOpts, "tenants", filters)
 }
 
@@ -183,7 +183,7 @@ func (s *Store) ListUsers(ctx context.Context, p *userstore.ListUsersParams) (*u
 			}
 			items = append(items, u)
 		}
-		return pageByID(items, func(u *userstore.User) uuid.UUID { return u.ID }, cloneUser, p.ListOpts, "users", fingerprint(string(p.Status)))
+		return pageByID(items, func(u *userstore.User) uuid.UUID { return u.ID }, cloneUser, p.ListOpts, "users", keyset.Fingerprint(string(p.Status)))
 	})
 }
 
@@ -232,7 +232,7 @@ func (s *Store) ListAccountsByUser(ctx context.Context, p *userstore.ListAccount
 				items = append(items, a)
 			}
 		}
-		return pageByID(items, func(a *userstore.Account) uuid.UUID { return a.ID }, cloneAccount, p.ListOpts, "accounts", fingerprint(p.UserID.String()))
+		return pageByID(items, func(a *userstore.Account) uuid.UUID { return a.ID }, cloneAccount, p.ListOpts, "accounts", keyset.Fingerprint(p.UserID.String()))
 	})
 }
 
@@ -287,7 +287,7 @@ func (s *Store) ListIdentitiesByUser(ctx context.Context, p *userstore.ListIdent
 				items = append(items, i)
 			}
 		}
-		return pageByID(items, func(i *userstore.ExternalIdentity) uuid.UUID { return i.ID }, cloneIdentity, p.ListOpts, "identities", fingerprint(p.UserID.String()))
+		return pageByID(items, func(i *userstore.ExternalIdentity) uuid.UUID { return i.ID }, cloneIdentity, p.ListOpts, "identities", keyset.Fingerprint(p.UserID.String()))
 	})
 }
 
@@ -338,7 +338,7 @@ func (s *Store) ListApplications(ctx context.Context, p *userstore.ListApplicati
 			}
 			items = append(items, a)
 		}
-		return pageByID(items, func(a *userstore.Application) uuid.UUID { return a.ID }, cloneApp, p.ListOpts, "applications", fingerprint(string(p.Status)))
+		return pageByID(items, func(a *userstore.Application) uuid.UUID { return a.ID }, cloneApp, p.ListOpts, "applications", keyset.Fingerprint(string(p.Status)))
 	})
 }
 
@@ -398,7 +398,7 @@ func listBindings(td *tenantData, o userstore.ListOpts, list string, parent uuid
 			items = append(items, b)
 		}
 	}
-	return pageByID(items, func(b *userstore.Binding) uuid.UUID { return b.ID }, cloneBinding, o, list, fingerprint(parent.String()))
+	return pageByID(items, func(b *userstore.Binding) uuid.UUID { return b.ID }, cloneBinding, o, list, keyset.Fingerprint(parent.String()))
 }
 
 // --- catalogs and profiles ---
@@ -421,7 +421,7 @@ func (s *Store) ListCatalogs(ctx context.Context, p *userstore.ListCatalogsParam
 	}
 	return read(s, ctx, func(td *tenantData) (*userstore.Page[userstore.Catalog], error) {
 		items := slices.Collect(maps.Values(td.catalogs))
-		return pageByID(items, func(c *userstore.Catalog) uuid.UUID { return c.ID }, cloneCatalog, p.ListOpts, "catalogs", fingerprint())
+		return pageByID(items, func(c *userstore.Catalog) uuid.UUID { return c.ID }, cloneCatalog, p.ListOpts, "catalogs", keyset.Fingerprint())
 	})
 }
 
@@ -470,7 +470,7 @@ func (s *Store) ListMembers(ctx context.Context, p *userstore.ListMembersParams)
 				items = append(items, m)
 			}
 		}
-		return pageByID(items, func(m *userstore.Membership) uuid.UUID { return m.UserID }, cloneMember, p.ListOpts, "members", fingerprint(string(p.Role)))
+		return pageByID(items, func(m *userstore.Membership) uuid.UUID { return m.UserID }, cloneMember, p.ListOpts, "members", keyset.Fingerprint(string(p.Role)))
 	})
 }
 
@@ -492,8 +492,8 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 		if err != nil {
 			return nil, err
 		}
-		filters := auditFilters(p)
-		after, err := decodeIntCursor(p.Cursor, "audit", filters)
+		filters := engine.AuditFilters(p)
+		after, err := keyset.DecodeInt(p.Cursor, "audit", filters)
 		if err != nil {
 			return nil, err
 		}
@@ -501,49 +501,18 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 		// Sequences are gapless from 1: the record after sequence n is at index n.
 		for i := int(min(after, int64(len(td.audit)))); i < len(td.audit); i++ {
 			r := &td.audit[i]
-			if !auditMatches(p, r) {
+			if !engine.AuditMatches(p, r) {
 				continue
 			}
 			if len(page.Items) == limit {
 				last := page.Items[limit-1].Sequence
-				page.NextCursor = encodeCursor("audit", filters, strconv.FormatInt(last, 10))
+				page.NextCursor = keyset.Encode("audit", filters, strconv.FormatInt(last, 10))
 				break
 			}
 			page.Items = append(page.Items, *r)
 		}
 		return page, nil
 	})
-}
-
-func auditFilters(p *userstore.ListAuditParams) string {
-	actor := ""
-	if p.Actor != nil {
-		actor = string(p.Actor.Type) + "/" + p.Actor.ID
-	}
-	timeKey := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339Nano)
-	}
-	target := ""
-	if p.TargetID != uuid.Nil {
-		target = p.TargetID.String()
-	}
-	return fingerprint(actor, p.TargetType, target, p.Action, timeKey(p.Since), timeKey(p.Until))
-}
-
-func auditMatches(p *userstore.ListAuditParams, r *userstore.AuditRecord) bool {
-	switch {
-	case p.Actor != nil && r.Actor != *p.Actor,
-		p.TargetType != "" && r.TargetType != p.TargetType,
-		p.TargetID != uuid.Nil && r.TargetID != p.TargetID,
-		p.Action != "" && r.Action != p.Action,
-		!p.Since.IsZero() && r.OccurredAt.Before(p.Since),
-		!p.Until.IsZero() && !r.OccurredAt.Before(p.Until):
-		return false
-	}
-	return true
 }
 
 // ReadOutbox implements userstore.OutboxStore: the tenant's events after the cursor in commit order.
@@ -557,7 +526,7 @@ func (s *Store) ReadOutbox(ctx context.Context, p *userstore.ReadOutboxParams) (
 		if err != nil {
 			return nil, err
 		}
-		after, err := decodeIntCursor(p.Cursor, "outbox", "")
+		after, err := keyset.DecodeInt(p.Cursor, "outbox", "")
 		if err != nil {
 			return nil, err
 		}
@@ -569,7 +538,7 @@ func (s *Store) ReadOutbox(ctx context.Context, p *userstore.ReadOutboxParams) (
 			page.Items = append(page.Items, ev)
 		}
 		if end > start {
-			page.NextCursor = encodeCursor("outbox", "", strconv.FormatInt(td.outbox[end-1].Position, 10))
+			page.NextCursor = keyset.Encode("outbox", "", strconv.FormatInt(td.outbox[end-1].Position, 10))
 		}
 		return page, nil
 	})

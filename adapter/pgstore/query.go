@@ -11,6 +11,7 @@ import (
 	"github.com/netkingdom/userstore"
 	"github.com/netkingdom/userstore/domain"
 	"github.com/netkingdom/userstore/internal/engine"
+	"github.com/netkingdom/userstore/internal/keyset"
 )
 
 // Queries read the read tables. Each runs its statements in one round trip as a short REPEATABLE READ
@@ -186,7 +187,7 @@ func (s *Store) ListUsers(ctx context.Context, p *userstore.ListUsersParams) (*u
 	if p.Status != "" && !domain.ValidUserStatus(p.Status) {
 		return nil, userstore.Invalid("status", "must be active, disabled or deleted")
 	}
-	pg, err := newPage(p.ListOpts, "users", fingerprint(string(p.Status)))
+	pg, err := newPage(p.ListOpts, "users", keyset.Fingerprint(string(p.Status)))
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +253,7 @@ func (s *Store) ListAccountsByUser(ctx context.Context, p *userstore.ListAccount
 	if p.UserID == uuid.Nil {
 		return nil, userstore.Invalid("user_id", "is required")
 	}
-	pg, err := newPage(p.ListOpts, "accounts", fingerprint(p.UserID.String()))
+	pg, err := newPage(p.ListOpts, "accounts", keyset.Fingerprint(p.UserID.String()))
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +311,7 @@ func (s *Store) ListIdentitiesByUser(ctx context.Context, p *userstore.ListIdent
 	if p.UserID == uuid.Nil {
 		return nil, userstore.Invalid("user_id", "is required")
 	}
-	pg, err := newPage(p.ListOpts, "identities", fingerprint(p.UserID.String()))
+	pg, err := newPage(p.ListOpts, "identities", keyset.Fingerprint(p.UserID.String()))
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +382,7 @@ func (s *Store) ListApplications(ctx context.Context, p *userstore.ListApplicati
 	if p.Status != "" && !domain.ValidApplicationStatus(p.Status) {
 		return nil, userstore.Invalid("status", "must be active, disabled or deleted")
 	}
-	pg, err := newPage(p.ListOpts, "applications", fingerprint(string(p.Status)))
+	pg, err := newPage(p.ListOpts, "applications", keyset.Fingerprint(string(p.Status)))
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +430,7 @@ func (s *Store) ListBindingsByUser(ctx context.Context, p *userstore.ListBinding
 	if p.UserID == uuid.Nil {
 		return nil, userstore.Invalid("user_id", "is required")
 	}
-	pg, err := newPage(p.ListOpts, "bindings-by-user", fingerprint(p.UserID.String()))
+	pg, err := newPage(p.ListOpts, "bindings-by-user", keyset.Fingerprint(p.UserID.String()))
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +467,7 @@ func (s *Store) ListBindingsByApplication(ctx context.Context, p *userstore.List
 	if p.ApplicationID == uuid.Nil {
 		return nil, userstore.Invalid("application_id", "is required")
 	}
-	pg, err := newPage(p.ListOpts, "bindings-by-application", fingerprint(p.ApplicationID.String()))
+	pg, err := newPage(p.ListOpts, "bindings-by-application", keyset.Fingerprint(p.ApplicationID.String()))
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +512,7 @@ func (s *Store) ListCatalogs(ctx context.Context, p *userstore.ListCatalogsParam
 	if p == nil {
 		p = &userstore.ListCatalogsParams{}
 	}
-	pg, err := newPage(p.ListOpts, "catalogs", fingerprint())
+	pg, err := newPage(p.ListOpts, "catalogs", keyset.Fingerprint())
 	if err != nil {
 		return nil, err
 	}
@@ -584,7 +585,7 @@ func (s *Store) ListMembers(ctx context.Context, p *userstore.ListMembersParams)
 	if p.Role != "" && !domain.ValidMemberRole(p.Role) {
 		return nil, userstore.Invalid("role", "must be owner, admin or member")
 	}
-	pg, err := newPage(p.ListOpts, "members", fingerprint(string(p.Role)))
+	pg, err := newPage(p.ListOpts, "members", keyset.Fingerprint(string(p.Role)))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/netkingdom/userstore/domain"
 	"github.com/netkingdom/userstore/eventstore"
 	"github.com/netkingdom/userstore/internal/engine"
+	"github.com/netkingdom/userstore/internal/keyset"
 )
 
 // The audit trail and the outbox come from the log (DESIGN §6), never from rows written beside it.
@@ -86,8 +87,8 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 	if err != nil {
 		return nil, err
 	}
-	filters := auditFilters(p)
-	after, err := decodeIntCursor(p.Cursor, "audit", filters)
+	filters := engine.AuditFilters(p)
+	after, err := keyset.DecodeInt(p.Cursor, "audit", filters)
 	if err != nil {
 		return nil, err
 	}
@@ -110,11 +111,11 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 				return nil, err
 			}
 			seq, prevHash = rec.Sequence, rec.Hash
-			if rec.Sequence <= after || !auditMatches(p, &rec) {
+			if rec.Sequence <= after || !engine.AuditMatches(p, &rec) {
 				continue
 			}
 			if len(page.Items) == limit {
-				page.NextCursor = encodeCursor("audit", filters, strconv.FormatInt(page.Items[limit-1].Sequence, 10))
+				page.NextCursor = keyset.Encode("audit", filters, strconv.FormatInt(page.Items[limit-1].Sequence, 10))
 				return page, nil
 			}
 			page.Items = append(page.Items, rec)
@@ -124,37 +125,6 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 		}
 		cursor = res.Next
 	}
-}
-
-func auditFilters(p *userstore.ListAuditParams) string {
-	actor := ""
-	if p.Actor != nil {
-		actor = string(p.Actor.Type) + "/" + p.Actor.ID
-	}
-	timeKey := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339Nano)
-	}
-	target := ""
-	if p.TargetID != uuid.Nil {
-		target = p.TargetID.String()
-	}
-	return fingerprint(actor, p.TargetType, target, p.Action, timeKey(p.Since), timeKey(p.Until))
-}
-
-func auditMatches(p *userstore.ListAuditParams, r *userstore.AuditRecord) bool {
-	switch {
-	case p.Actor != nil && r.Actor != *p.Actor,
-		p.TargetType != "" && r.TargetType != p.TargetType,
-		p.TargetID != uuid.Nil && r.TargetID != p.TargetID,
-		p.Action != "" && r.Action != p.Action,
-		!p.Since.IsZero() && r.OccurredAt.Before(p.Since),
-		!p.Until.IsZero() && !r.OccurredAt.Before(p.Until):
-		return false
-	}
-	return true
 }
 
 // ReadOutbox implements userstore.OutboxStore: the public event (domain.Outbox) of each of the tenant's
