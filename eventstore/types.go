@@ -104,6 +104,8 @@ type Metadata struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	SourceIP       string `json:"source_ip,omitempty"`
 	UserAgent      string `json:"user_agent,omitempty"`
+	// Command names the operation that appended the event (e.g. "DeleteUser"), for audits and replays.
+	Command string `json:"command,omitempty"`
 }
 
 // EventData is one event to append.

@@ -154,14 +154,15 @@ func TestEventsCarryTheMutation(t *testing.T) {
 	u, err := s.CreateUser(tctx, &userstore.CreateUserParams{Mutation: userstore.Mutation{IdempotencyKey: "key-1"}, DisplayName: "Ann", Email: "a-" + uuid.NewString() + "@example.com"})
 	require.NoError(t, err)
 	var (
-		streamType, eventType, actorType, actorID, requestID, key, correlation string
-		version                                                                int64
+		streamType, eventType, actorType, actorID, requestID, key, correlation, command string
+		version                                                                         int64
 	)
 	require.NoError(t, pgtest.AdminPool(t).QueryRow(ctx, `
 		SELECT stream_type, event_type, stream_version, metadata->>'actor_type', metadata->>'actor_id',
-		       metadata->>'request_id', metadata->>'idempotency_key', metadata->>'correlation_id'
+		       metadata->>'request_id', metadata->>'idempotency_key', metadata->>'correlation_id',
+		       metadata->>'command'
 		  FROM userstore.events WHERE tenant_id = $1::uuid AND stream_id = $2::uuid`, tn.ID.String(), u.ID.String()).
-		Scan(&streamType, &eventType, &version, &actorType, &actorID, &requestID, &key, &correlation))
+		Scan(&streamType, &eventType, &version, &actorType, &actorID, &requestID, &key, &correlation, &command))
 	require.Equal(t, string(domain.StreamUser), streamType)
 	require.Equal(t, domain.EventUserCreated, eventType)
 	require.Equal(t, int64(1), version)
@@ -169,6 +170,7 @@ func TestEventsCarryTheMutation(t *testing.T) {
 	require.Equal(t, "pgstore-test", actorID)
 	require.Equal(t, "req-42", requestID)
 	require.Equal(t, "key-1", key)
+	require.Equal(t, "CreateUser", command)
 	_, err = uuid.Parse(correlation)
 	require.NoError(t, err)
 }

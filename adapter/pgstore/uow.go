@@ -355,14 +355,14 @@ func (u *uow) SaveIdempotency(ctx context.Context, rec *engine.IdempotencyRecord
 	return nil
 }
 
-// storeMetadata maps a mutation's metadata onto the log's generic metadata. eventstore.Metadata has no
-// field for the command's name; the audit trail does not need it (the action is the event type).
+// storeMetadata maps a mutation's metadata onto the log's generic metadata.
 func storeMetadata(m domain.Metadata) eventstore.Metadata {
 	out := eventstore.Metadata{
 		ActorType:      string(m.Actor.Type),
 		ActorID:        m.Actor.ID,
 		RequestID:      m.RequestID,
 		IdempotencyKey: m.IdempotencyKey,
+		Command:        m.Command,
 	}
 	if m.CorrelationID != uuid.Nil {
 		out.CorrelationID = m.CorrelationID.String()
@@ -379,6 +379,7 @@ func domainMetadata(m eventstore.Metadata) domain.Metadata {
 		Actor:          userstore.Actor{Type: userstore.ActorType(m.ActorType), ID: m.ActorID},
 		RequestID:      m.RequestID,
 		IdempotencyKey: m.IdempotencyKey,
+		Command:        m.Command,
 	}
 	if id, err := uuid.Parse(m.CorrelationID); err == nil {
 		out.CorrelationID = id
