@@ -15,8 +15,11 @@
 //   - the role that runs Up (e.g. userstore_owner) owns the schema and its objects; it needs CREATE
 //     on the database unless the schema already exists;
 //   - userstore_app, the library's runtime role: owns nothing, NOSUPERUSER, NOBYPASSRLS; gets
-//     SELECT and INSERT on the event log, nothing more, scoped to one tenant by row-level security;
-//   - userstore_projector: reads every tenant of the event log (an RLS policy, not BYPASSRLS).
+//     SELECT and INSERT on the event log, nothing more, and what the store needs on its read tables,
+//     claims and idempotency keys (00002), all scoped to one tenant by row-level security; it may
+//     read its tenant's audit records and nothing of the projector's bookkeeping (00005);
+//   - userstore_projector: reads every tenant (RLS policies, not BYPASSRLS); writes the projector's
+//     checkpoints and dead letters and inserts audit records (00005), never updates or deletes them.
 //
 // Migrations are forward-only: there are no down migrations.
 package migrations

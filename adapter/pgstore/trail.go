@@ -13,6 +13,7 @@ import (
 	"github.com/netkingdom/userstore/eventstore"
 	"github.com/netkingdom/userstore/internal/engine"
 	"github.com/netkingdom/userstore/internal/keyset"
+	"github.com/netkingdom/userstore/internal/logcodec"
 )
 
 // The audit trail and the outbox come from the log (DESIGN §6), never from rows written beside it.
@@ -45,22 +46,6 @@ func (s *Store) Sync(ctx context.Context) error {
 		}
 		delay = min(2*delay, 50*time.Millisecond)
 	}
-}
-
-// recorded returns the domain form of a logged event.
-func recorded(e *eventstore.RecordedEvent) (domain.Recorded, error) {
-	ev, err := domain.Decode(domain.Encoded{Type: e.EventType, SchemaVersion: int(e.EventVersion), Payload: e.Payload})
-	if err != nil {
-		return domain.Recorded{}, fmt.Errorf("pgstore: decode the event at position %d: %w", e.GlobalPosition, err)
-	}
-	return domain.Recorded{
-		Stream:   domain.StreamRef{TenantID: e.TenantID, Type: domain.StreamType(e.StreamType), ID: e.StreamID},
-		Version:  e.StreamVersion,
-		EventID:  e.EventID,
-		Position: e.GlobalPosition,
-		Event:    ev,
-		Metadata: domainMetadata(e.Metadata),
-	}, nil
 }
 
 // ListAuditRecords implements userstore.AuditStore: the tenant's records in sequence order, filtered.
@@ -102,7 +87,7 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 			return nil, translate("list audit records", err, phaseWork)
 		}
 		for i := range res.Events {
-			r, err := recorded(&res.Events[i])
+			r, err := logcodec.Recorded(&res.Events[i])
 			if err != nil {
 				return nil, err
 			}
@@ -157,7 +142,7 @@ func (s *Store) ReadOutbox(ctx context.Context, p *userstore.ReadOutboxParams) (
 	}
 	page := &userstore.Page[userstore.OutboxEvent]{Items: make([]userstore.OutboxEvent, 0, len(res.Events)), NextCursor: p.Cursor}
 	for i := range res.Events {
-		r, err := recorded(&res.Events[i])
+		r, err := logcodec.Recorded(&res.Events[i])
 		if err != nil {
 			return nil, err
 		}

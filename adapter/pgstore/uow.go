@@ -11,10 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/netkingdom/userstore"
 	"github.com/netkingdom/userstore/domain"
 	"github.com/netkingdom/userstore/eventstore"
 	"github.com/netkingdom/userstore/internal/engine"
+	"github.com/netkingdom/userstore/internal/logcodec"
 )
 
 // uow is the unit of work of one attempt of one mutation: one REPEATABLE READ transaction, scoped to
@@ -87,7 +87,7 @@ func (u *uow) Append(ctx context.Context, w *engine.Write) error {
 		return err
 	}
 	events := make([]eventstore.EventData, len(w.Events))
-	meta := storeMetadata(w.Metadata)
+	meta := logcodec.StoreMetadata(w.Metadata)
 	for i, ev := range w.Events {
 		if ev.Version != w.ExpectedVersion+int64(i)+1 {
 			return fmt.Errorf("pgstore: append to %s stream: event %d has version %d after expected version %d",
@@ -353,41 +353,6 @@ func (u *uow) SaveIdempotency(ctx context.Context, rec *engine.IdempotencyRecord
 	}
 	u.saved = true
 	return nil
-}
-
-// storeMetadata maps a mutation's metadata onto the log's generic metadata.
-func storeMetadata(m domain.Metadata) eventstore.Metadata {
-	out := eventstore.Metadata{
-		ActorType:      string(m.Actor.Type),
-		ActorID:        m.Actor.ID,
-		RequestID:      m.RequestID,
-		IdempotencyKey: m.IdempotencyKey,
-		Command:        m.Command,
-	}
-	if m.CorrelationID != uuid.Nil {
-		out.CorrelationID = m.CorrelationID.String()
-	}
-	if m.CausationID != uuid.Nil {
-		out.CausationID = m.CausationID.String()
-	}
-	return out
-}
-
-// domainMetadata is the inverse of storeMetadata, for events read back from the log.
-func domainMetadata(m eventstore.Metadata) domain.Metadata {
-	out := domain.Metadata{
-		Actor:          userstore.Actor{Type: userstore.ActorType(m.ActorType), ID: m.ActorID},
-		RequestID:      m.RequestID,
-		IdempotencyKey: m.IdempotencyKey,
-		Command:        m.Command,
-	}
-	if id, err := uuid.Parse(m.CorrelationID); err == nil {
-		out.CorrelationID = id
-	}
-	if id, err := uuid.Parse(m.CausationID); err == nil {
-		out.CausationID = id
-	}
-	return out
 }
 
 // compareIDs orders uuids by their bytes: PostgreSQL's uuid order, and that of their canonical strings.
