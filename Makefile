@@ -33,3 +33,9 @@ test: db-up ## Start the database if needed, then go vet and go test -race over 
 	{ $(GO) vet ./... && $(GO) test -race -count=1 ./...; } || status=$$?; \
 	if [ -n "$${CI:-}" ]; then $(PG) down; fi; \
 	exit $$status
+
+# The harness is a module of its own (bench/): peers and baselines never enter the library's go.mod.
+.PHONY: bench
+bench: db-up ## Run the benchmarks against the local PostgreSQL and write docs/benchmarks.md (BENCH_QUICK=1: < 5 min)
+	@eval "$$($(PG) env)"; \
+	cd bench && $(GO) run ./cmd/userstore-bench -out ../docs/benchmarks.md -json ../docs/benchmarks.json
