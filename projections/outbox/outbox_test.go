@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/netkingdom/userstore/eventstore"
 	"github.com/netkingdom/userstore/internal/logcodec"
 	"github.com/netkingdom/userstore/internal/pgtest"
+	"github.com/netkingdom/userstore/internal/workload"
 	"github.com/netkingdom/userstore/projections"
 	"github.com/netkingdom/userstore/projections/outbox"
 )
@@ -49,33 +49,7 @@ func history(t *testing.T, ctx context.Context, db *pgtest.Database, tenants int
 	t.Helper()
 	s, err := pgstore.New(ctx, db.Pool(t, pgtest.App), nil)
 	require.NoError(t, err)
-	var out []uuid.UUID
-	for i := range tenants {
-		tenant := userstore.NewID()
-		out = append(out, tenant)
-		tctx := userstore.WithRequestID(userstore.WithActor(userstore.WithTenant(ctx, tenant),
-			userstore.Actor{Type: userstore.ActorService, ID: fmt.Sprintf("svc-%d", i)}), fmt.Sprintf("req-%d", i))
-		_, err := s.CreateTenant(tctx, &userstore.CreateTenantParams{Slug: "t-" + tenant.String()[24:], Name: "Tenant"})
-		require.NoError(t, err)
-		var users []*userstore.User
-		for j := range 3 {
-			u, err := s.CreateUser(tctx, &userstore.CreateUserParams{DisplayName: "User", Email: fmt.Sprintf("u%d-%s@example.com", j, tenant.String()[24:])})
-			require.NoError(t, err)
-			users = append(users, u)
-		}
-		_, err = s.UpdateUserProfile(tctx, &userstore.UpdateUserProfileParams{ID: users[0].ID, DisplayName: "Renamed"})
-		require.NoError(t, err)
-		_, err = s.OpenAccount(tctx, &userstore.OpenAccountParams{UserID: users[1].ID, LoginName: "login-" + tenant.String()[24:],
-			Kind: userstore.AccountPassword, CredentialRef: "ref"})
-		require.NoError(t, err)
-		_, err = s.AddMember(tctx, &userstore.AddMemberParams{UserID: users[0].ID, Role: userstore.RoleOwner})
-		require.NoError(t, err)
-		_, err = s.AddMember(tctx, &userstore.AddMemberParams{UserID: users[1].ID, Role: userstore.RoleMember})
-		require.NoError(t, err)
-		// A cascade: user.deleted, roster.member_removed, account.closed in one mutation.
-		_, err = s.DeleteUser(tctx, &userstore.UserParams{ID: users[1].ID})
-		require.NoError(t, err)
-	}
+	out := workload.History(t, ctx, s, tenants)
 	require.NoError(t, s.Sync(ctx))
 	return out
 }
