@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 
+	"github.com/netkingdom/userstore/internal/pgerr"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -126,7 +128,7 @@ func translateError(op string, err error, conflict *conflictInfo, sent bool) err
 	// connection settings: describe the cause, never wrap it.
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
-		return fmt.Errorf("eventstore: %s: %w (%s)", op, ErrUnavailable, describe(err))
+		return fmt.Errorf("eventstore: %s: %w (%s)", op, ErrUnavailable, pgerr.Describe(err))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -162,13 +164,13 @@ func translateError(op string, err error, conflict *conflictInfo, sent bool) err
 	if errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		if unknown {
-			return fmt.Errorf("eventstore: %s: %w (%s)", op, ErrCommitOutcomeUnknown, describe(err))
+			return fmt.Errorf("eventstore: %s: %w (%s)", op, ErrCommitOutcomeUnknown, pgerr.Describe(err))
 		}
-		return fmt.Errorf("eventstore: %s: %w (%s)", op, ErrUnavailable, describe(err))
+		return fmt.Errorf("eventstore: %s: %w (%s)", op, ErrUnavailable, pgerr.Describe(err))
 	}
 	// Anything else is a driver-side failure (e.g. encoding an argument) before the request was
 	// sent. Its text may quote bind values: name its type only.
-	return fmt.Errorf("eventstore: %s: driver error (%s)", op, describe(err))
+	return fmt.Errorf("eventstore: %s: driver error (%s)", op, pgerr.Describe(err))
 }
 
 // isOwn reports whether err was made by this package (for example by a batch callback) and needs no
@@ -179,23 +181,4 @@ func isOwn(err error) bool {
 		validation *ValidationError
 	)
 	return errors.As(err, &conflict) || errors.As(err, &validation) || errors.Is(err, ErrIsolation)
-}
-
-// describe names the cause of a connection error without quoting connection settings.
-func describe(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return "SQLSTATE " + pgErr.Code
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		if opErr.Err != nil {
-			return "network: " + opErr.Op + ": " + opErr.Err.Error()
-		}
-		return "network: " + opErr.Op
-	}
-	if pgconn.Timeout(err) {
-		return "timeout"
-	}
-	return fmt.Sprintf("%T", err)
 }

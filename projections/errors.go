@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/netkingdom/userstore/internal/pgerr"
+
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -62,7 +61,7 @@ func translate(op string, err error) error {
 	}
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
-		return fmt.Errorf("projections: %s: %w (%s)", op, ErrUnavailable, describe(err))
+		return fmt.Errorf("projections: %s: %w (%s)", op, ErrUnavailable, pgerr.Describe(err))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -73,12 +72,12 @@ func translate(op string, err error) error {
 			return fmt.Errorf("projections: %s: %w", op, ctxErr)
 		}
 	}
-	if isConnectionError(err) {
-		return fmt.Errorf("projections: %s: %w (%s)", op, ErrUnavailable, describe(err))
+	if pgerr.IsConnection(err) {
+		return fmt.Errorf("projections: %s: %w (%s)", op, ErrUnavailable, pgerr.Describe(err))
 	}
 	// Anything else is a driver-side failure before the request was sent (e.g. encoding an argument):
 	// its text may quote bind values, so name its type only.
-	return fmt.Errorf("projections: %s: driver error (%s)", op, describe(err))
+	return fmt.Errorf("projections: %s: driver error (%s)", op, pgerr.Describe(err))
 }
 
 // projectionError wraps an error of a projection's StartBatch or Flush, which fails the whole batch. A
@@ -90,31 +89,6 @@ func projectionError(op string, err error) error {
 		}
 	}
 	return fmt.Errorf("projections: %s: %s", op, redact(err))
-}
-
-func isConnectionError(err error) bool {
-	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgx.ErrTxClosed) || pgconn.Timeout(err)
-}
-
-// describe names the cause of a connection error without quoting connection settings.
-func describe(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return "SQLSTATE " + pgErr.Code
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		if opErr.Err != nil {
-			return "network: " + opErr.Op + ": " + opErr.Err.Error()
-		}
-		return "network: " + opErr.Op
-	}
-	if pgconn.Timeout(err) {
-		return "timeout"
-	}
-	return fmt.Sprintf("%T", err)
 }
 
 // transient reports whether an Apply error says something about the connection or the moment rather
@@ -141,7 +115,7 @@ func transient(err error) bool {
 		}
 		return false
 	}
-	return isConnectionError(err)
+	return pgerr.IsConnection(err)
 }
 
 // maxErrorBytes bounds the error text stored with a dead letter (the column's check allows 2048).

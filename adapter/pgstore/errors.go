@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 
+	"github.com/netkingdom/userstore/internal/pgerr"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
@@ -118,9 +120,9 @@ func translate(op string, err error, ph phase) error {
 		case context.Canceled:
 			return fmt.Errorf("pgstore: %s: %w", op, ctxErr)
 		case context.DeadlineExceeded:
-			return fmt.Errorf("pgstore: %s: %w (%s): %w", op, userstore.ErrUnavailable, describe(err), ctxErr)
+			return fmt.Errorf("pgstore: %s: %w (%s): %w", op, userstore.ErrUnavailable, pgerr.Describe(err), ctxErr)
 		}
-		return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrUnavailable, describe(err))
+		return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrUnavailable, pgerr.Describe(err))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -141,16 +143,16 @@ func translate(op string, err error, ph phase) error {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.Timeout(err) || isClosedPool(err) {
 		// The server never answered. After a COMMIT was sent it may well have committed.
 		if ph == phaseCommit && !pgconn.SafeToRetry(err) {
-			return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrCommitOutcomeUnknown, describe(err))
+			return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrCommitOutcomeUnknown, pgerr.Describe(err))
 		}
-		return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrUnavailable, describe(err))
+		return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrUnavailable, pgerr.Describe(err))
 	}
 	if ph == phaseCommit && !pgconn.SafeToRetry(err) {
-		return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrCommitOutcomeUnknown, describe(err))
+		return fmt.Errorf("pgstore: %s: %w (%s)", op, userstore.ErrCommitOutcomeUnknown, pgerr.Describe(err))
 	}
 	// A driver-side failure before anything was sent (encoding an argument, scanning a row). Its text
 	// may quote a value: name its type only.
-	return fmt.Errorf("pgstore: %s: driver error (%s)", op, describe(err))
+	return fmt.Errorf("pgstore: %s: driver error (%s)", op, pgerr.Describe(err))
 }
 
 // contextError returns the context error err carries, if any.
@@ -211,31 +213,3 @@ func isOwn(err error) bool {
 
 // isClosedPool reports the error of acquiring a connection from a closed pgxpool.Pool.
 func isClosedPool(err error) bool { return errors.Is(err, puddle.ErrClosedPool) }
-
-// describe names the cause of a connection error without quoting connection settings or values.
-func describe(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return "SQLSTATE " + pgErr.Code
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		if opErr.Err != nil {
-			return "network: " + opErr.Op + ": " + opErr.Err.Error()
-		}
-		return "network: " + opErr.Op
-	}
-	if pgconn.Timeout(err) {
-		return "timeout"
-	}
-	if isClosedPool(err) {
-		return "closed pool"
-	}
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed by the server"
-	case errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, pgx.ErrTxClosed):
-		return "connection closed"
-	}
-	return fmt.Sprintf("%T", err)
-}
