@@ -18,12 +18,3 @@ INSERT INTO userstore.audit_records
         action, target_type, target_id, request_id, outcome, prev_hash, hash)
 VALUES ($1::uuid, $2::int8, $3::uuid, $4::int8, $5::text::xid8, $6::timestamptz, $7::text, $8::text,
         $9::text, $10::text, $11::uuid, $12::text, $13::text, $14::text, $15::text)`
-
-// sqlRead reads a page of a tenant's records in sequence order (audit_records_pkey).
-const sqlRead = `
-SELECT ar.tenant_id, ar.sequence, ar.event_id, ar.position, ar.occurred_at, ar.actor_type, ar.actor_id,
-       ar.action, ar.target_type, ar.target_id, ar.request_id, ar.outcome, ar.prev_hash, ar.hash
-  FROM userstore.audit_records AS ar
- WHERE ar.tenant_id = $1::uuid AND ar.sequence > $2::int8
- ORDER BY ar.sequence
- LIMIT $3::int8`
