@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # scripts/pg.sh — a throwaway local PostgreSQL cluster, with PgBouncer in front, for development, tests and CI.
 #
-#   scripts/pg.sh up       install PostgreSQL and PgBouncer if missing (apt-get), create the cluster under
-#                          .pg/, start it and the bouncers, create the database and roles; idempotent, fast
-#                          when running
-#   scripts/pg.sh down     stop the bouncers and the cluster; leaves no process behind
-#   scripts/pg.sh status   exit 0 when all run, 3 when the cluster or a bouncer is stopped, 4 when no cluster exists
+#   scripts/pg.sh up       install PostgreSQL, PgBouncer and nats-server if missing (apt-get), create the cluster
+#                          under .pg/, start it, the bouncers and NATS, create the database and roles;
+#                          idempotent, fast when running
+#   scripts/pg.sh down     stop NATS, the bouncers and the cluster; leaves no process behind
+#   scripts/pg.sh status   exit 0 when all run, 3 when the cluster, a bouncer or NATS is stopped, 4 when no cluster exists
 #   scripts/pg.sh env      print export lines for the connection URLs (eval "$(scripts/pg.sh env)")
-#   scripts/pg.sh reset    stop everything and delete the cluster's data
+#   scripts/pg.sh reset    stop everything and delete the cluster's data (and NATS's store)
 #
 # Environment: USERSTORE_PG_PORT (default 54329), USERSTORE_PGBOUNCER_PORT (default 54328),
-# USERSTORE_PGBOUNCER_SINGLE_PORT (default USERSTORE_PGBOUNCER_PORT - 1), USERSTORE_PG_DIR (state directory, default .pg/).
+# USERSTORE_PGBOUNCER_SINGLE_PORT (default USERSTORE_PGBOUNCER_PORT - 1), USERSTORE_NATS_PORT (default
+# USERSTORE_PGBOUNCER_SINGLE_PORT - 1), USERSTORE_PG_DIR (state directory, default .pg/).
 #
 # The cluster listens on 127.0.0.1 and on a unix socket. Socket connections are trusted (used by
 # this script as the superuser); TCP connections need a password (scram-sha-256). The roles get fixed
@@ -24,6 +25,9 @@
 # Two PgBouncers in transaction pooling mode forward any database name to the cluster, for the three
 # userstore_* roles (SCRAM): one on USERSTORE_PGBOUNCER_PORT (up to 20 server connections per database
 # and user), one on USERSTORE_PGBOUNCER_SINGLE_PORT with exactly one. See scripts/lib/pgbouncer.sh.
+#
+# A nats-server with JetStream on USERSTORE_NATS_PORT serves the outbox relay's JetStream sink and its
+# tests (USERSTORE_NATS_URL). See scripts/lib/nats.sh.
 set -euo pipefail
 
 SCRIPT_NAME=pg.sh
@@ -48,6 +52,8 @@ esac
 
 # shellcheck source=scripts/lib/pgbouncer.sh
 . "$ROOT/scripts/lib/pgbouncer.sh"
+# shellcheck source=scripts/lib/nats.sh
+. "$ROOT/scripts/lib/nats.sh"
 
 # pg_find_bindir prints the directory of the newest PostgreSQL server binaries: initdb on PATH
 # (following symlinks), else /usr/lib/postgresql/*/bin (Debian does not put initdb on PATH).
@@ -67,11 +73,12 @@ pg_find_bindir() {
 }
 
 # pg_ensure_installed sets PG_BIN, installing Debian's postgresql package when no initdb exists, and
-# pgbouncer when its binary is missing (in one apt-get run).
+# pgbouncer and nats-server when their binaries are missing (in one apt-get run).
 pg_ensure_installed() {
 	local pkgs=()
 	PG_BIN=$(pg_find_bindir) || pkgs+=(postgresql)
 	pgb_find_bin >/dev/null || pkgs+=(pgbouncer)
+	nats_find_bin >/dev/null || pkgs+=(nats-server)
 	[ ${#pkgs[@]} -gt 0 ] || return 0
 	if [ -z "$PG_BIN" ] && is_root; then
 		# Debian's package would create and start a system cluster ("main", port 5432) that we do
@@ -86,6 +93,7 @@ pg_ensure_installed() {
 	fi
 	apt_install "${pkgs[@]}"
 	case " ${pkgs[*]} " in *" pgbouncer "*) pgb_disable_system_service ;; esac
+	case " ${pkgs[*]} " in *" nats-server "*) nats_disable_system_service ;; esac
 	PG_BIN=$(pg_find_bindir) || die "PostgreSQL was installed but no initdb was found under /usr/lib/postgresql/*/bin"
 }
 
@@ -208,11 +216,13 @@ cmd_up() {
 	fi
 	pg_provision
 	pgb_up
+	nats_up
 }
 
 cmd_down() {
 	PG_BIN=$(pg_find_bindir) || return 0 # not installed: nothing can be running
 	pg_paths
+	nats_down
 	pgb_down
 	pg_running || return 0
 	pg pg_ctl stop -D "$PGDATA_DIR" -m fast -w -t 60 -s >/dev/null ||
@@ -248,6 +258,7 @@ cmd_status() {
 		status=3
 	fi
 	pgb_status || status=3
+	nats_status || status=3
 	return $status
 }
 
@@ -277,6 +288,7 @@ cmd_env() {
 		export USERSTORE_PGBOUNCER_APP_DATABASE_URL='$(url userstore_app "$PG_APP_PASSWORD" "$PG_DATABASE" "$PGB_PORT")'
 		export USERSTORE_PGBOUNCER_PROJECTOR_DATABASE_URL='$(url userstore_projector "$PG_PROJECTOR_PASSWORD" "$PG_DATABASE" "$PGB_PORT")'
 	EOF
+	nats_env
 }
 
 # with_lock runs a command while holding the state lock, so that concurrent "up"s (two terminals, two
@@ -299,7 +311,7 @@ main() {
 	status) cmd_status ;;
 	env) cmd_env ;;
 	*)
-		sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+		sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 		exit 2
 		;;
 	esac
