@@ -24,7 +24,7 @@ type OutboxEvent struct {
 	// ReadOutbox (commit order) is the one to rely on; Position identifies the event.
 	Position   int64
 	OccurredAt time.Time
-	// Payload is the JSON body of the public schema (docs/integration-events.md).
+	// Payload is the JSON body of the public schema (docs/outbox.md).
 	Payload json.RawMessage
 }
 
