@@ -35,6 +35,9 @@ type batchResult struct {
 	applied     int
 	parked      int
 	retried     int
+
+	// committed: the batch transaction committed (it had events to process or dead letters to retry).
+	committed bool
 }
 
 // checkpoint is a partition's checkpoint as a batch reads it.
@@ -68,6 +71,7 @@ type checkpoint struct {
 // letters and — per tenant, since a tenant lives in one partition — its projected rows holds the same
 // lock.
 func (r *Runner) runBatch(ctx context.Context, rp *registered, part int16) (res batchResult, err error) {
+	defer func() { r.counters[rp.name].count(ctx, &res, err) }()
 	tx, err := r.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return res, translate("begin batch", err)
@@ -201,6 +205,7 @@ func (r *Runner) runBatch(ctx context.Context, rp *registered, part int16) (res 
 	if err := tx.Commit(ctx); err != nil {
 		return res, translate("commit batch", err)
 	}
+	res.committed = true
 	return res, nil
 }
 

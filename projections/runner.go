@@ -34,6 +34,9 @@ type Runner struct {
 	byName  map[string]*registered
 	wake    notifier
 	running atomic.Bool
+	// counters counts each projection's batches and events, by name, for the metrics (metrics.go). The
+	// map is filled by New and only read afterwards.
+	counters map[string]*projectionCounters
 	// idleTimeout is Config.TxIdleTimeout in milliseconds, as set_config takes it.
 	idleTimeout string
 }
@@ -57,7 +60,7 @@ func New(pool *pgxpool.Pool, store *eventstore.Store, projections []Projection, 
 	}
 	cfg = cfg.WithDefaults()
 	r := &Runner{pool: pool, store: store, cfg: cfg, log: cfg.Logger, byName: map[string]*registered{},
-		idleTimeout: strconv.FormatInt(cfg.TxIdleTimeout.Milliseconds(), 10)}
+		counters: map[string]*projectionCounters{}, idleTimeout: strconv.FormatInt(cfg.TxIdleTimeout.Milliseconds(), 10)}
 	for _, p := range projections {
 		rp, err := register(p)
 		if err != nil {
@@ -68,6 +71,7 @@ func New(pool *pgxpool.Pool, store *eventstore.Store, projections []Projection, 
 		}
 		r.projs = append(r.projs, rp)
 		r.byName[rp.name] = rp
+		r.counters[rp.name] = &projectionCounters{}
 	}
 	return r, nil
 }

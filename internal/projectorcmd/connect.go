@@ -1,0 +1,133 @@
+package projectorcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/netkingdom/userstore/internal/pgerr"
+)
+
+// connectError is a failed connection attempt, described without the connection settings' secrets:
+// the server's address, the role and the database, and the cause as internal/pgerr names it (an
+// SQLSTATE, a network operation, a timeout) — never pgx's error, whose ConnectError carries the whole
+// configuration, password included, nor the server's message.
+type connectError struct {
+	where  string
+	reason string
+}
+
+func (e *connectError) Error() string {
+	return fmt.Sprintf("connect to %s: database unavailable (%s)", e.where, e.reason)
+}
+
+// poolConfig builds a pool configuration from a database URL (or key=value string) and an optional
+// password file, and sizes the pool to at least minConns connections. Its errors never quote the URL:
+// pgx's parse errors do, password included.
+func poolConfig(o *dbOptions, minConns int32) (*pgxpool.Config, error) {
+	if o.url == "" {
+		return nil, usagef("no database: set %s", o.source)
+	}
+	cfg, err := pgxpool.ParseConfig(o.url)
+	if err != nil {
+		return nil, usagef("%s does not hold a valid PostgreSQL connection string", o.source)
+	}
+	cc := cfg.ConnConfig
+	if cc.RuntimeParams["application_name"] == "" {
+		cc.RuntimeParams["application_name"] = ApplicationNameDefault
+	}
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = ConnectTimeoutDefault
+	}
+	cfg.MaxConns = max(cfg.MaxConns, minConns)
+	if file := o.passwordFile; file != "" {
+		// Read now (migrations.Up connects with a copy of the connection settings, without the pool's
+		// hook) and again for every new connection, so that a rotated secret takes effect.
+		password, err := readPassword(file)
+		if err != nil {
+			return nil, err
+		}
+		cc.Password = password
+		cfg.BeforeConnect = func(_ context.Context, c *pgx.ConnConfig) error {
+			password, err := readPassword(file)
+			if err != nil {
+				return err
+			}
+			c.Password = password
+			return nil
+		}
+	}
+	return cfg, nil
+}
+
+// readPassword reads a password file: its content without one trailing line break. The error names
+// the file and the reason, never any content.
+func readPassword(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		reason := "unreadable"
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			reason = pathErr.Err.Error()
+		}
+		return "", usagef("password file %q: %s", file, reason)
+	}
+	password := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if password == "" {
+		return "", usagef("password file %q is empty", file)
+	}
+	return password, nil
+}
+
+// openPool opens a pool from o (no connection yet: pgxpool connects on first use).
+func openPool(ctx context.Context, o *dbOptions, minConns int32) (*pgxpool.Pool, error) {
+	cfg, err := poolConfig(o, minConns)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, describeConnect(cfg.ConnConfig, err)
+	}
+	return pool, nil
+}
+
+// connect opens a pool from o and checks that a connection can be made.
+func connect(ctx context.Context, o *dbOptions, minConns int32) (*pgxpool.Pool, error) {
+	pool, err := openPool(ctx, o, minConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, describeConnect(pool.Config().ConnConfig, err)
+	}
+	return pool, nil
+}
+
+// describeConnect turns a connection failure into a *connectError, or passes a usage error (a bad
+// password file) through.
+func describeConnect(cc *pgx.ConnConfig, err error) error {
+	var u *usageError
+	if errors.As(err, &u) {
+		return err
+	}
+	where := cc.Host
+	if !strings.HasPrefix(where, "/") {
+		where = net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port)))
+	}
+	return &connectError{
+		where:  fmt.Sprintf("%s as %q, database %q", where, cc.User, cc.Database),
+		reason: pgerr.Describe(err),
+	}
+}
