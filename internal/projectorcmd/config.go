@@ -7,6 +7,7 @@ import (
 	"github.com/netkingdom/userstore/projections"
 	"github.com/netkingdom/userstore/projections/audit"
 	"github.com/netkingdom/userstore/projections/outbox"
+	"github.com/netkingdom/userstore/projections/outbox/jetstream"
 )
 
 // Environment variables. The database URLs hold passwords: the program never prints them.
@@ -19,6 +20,10 @@ const (
 	EnvListen           = "USERSTORE_PROJECTOR_LISTEN"
 	EnvProjections      = "USERSTORE_PROJECTOR_PROJECTIONS"
 	EnvOutboxTopic      = "USERSTORE_PROJECTOR_OUTBOX_TOPIC"
+	EnvNATSURL          = "USERSTORE_NATS_URL"
+	EnvNATSSubject      = "USERSTORE_PROJECTOR_NATS_SUBJECT"
+	EnvNATSStream       = "USERSTORE_PROJECTOR_NATS_STREAM"
+	EnvNATSCreateStream = "USERSTORE_PROJECTOR_NATS_CREATE_STREAM"
 	EnvBatchSize        = "USERSTORE_PROJECTOR_BATCH_SIZE"
 	EnvWorkers          = "USERSTORE_PROJECTOR_WORKERS"
 	EnvPollIntervalMin  = "USERSTORE_PROJECTOR_POLL_INTERVAL_MIN"
@@ -52,8 +57,12 @@ const (
 	ApplicationNameDefault = "userstore-projector"
 )
 
-// projectionsDefault lists every projection the program knows, in the order it runs them.
+// projectionsDefault lists the projections the program runs unless told otherwise, in that order.
 var projectionsDefault = audit.Name + "," + outbox.Name
+
+// projectionsKnown lists every projection the program knows: the defaults, and the JetStream sink of
+// the outbox, which runs only when named (it needs a NATS server).
+var projectionsKnown = projectionsDefault + "," + jetstream.Name
 
 // dbOptions locate a database.
 type dbOptions struct {
@@ -89,17 +98,30 @@ func (f *flagSet) logging(o *logOptions) {
 type projectionOptions struct {
 	names       string
 	outboxTopic string
+	// The JetStream sink's settings (projection outbox.jetstream).
+	natsURL          string
+	natsSubject      string
+	natsStream       string
+	natsCreateStream bool
 }
 
 func (f *flagSet) projections(o *projectionOptions, selectable bool) {
 	if selectable {
 		f.String(&o.names, "projections", EnvProjections, projectionsDefault,
-			"comma-separated projections (to run, or to report): "+projectionsDefault)
+			"comma-separated projections (to run, or to report), of "+projectionsKnown)
 	} else {
 		o.names = projectionsDefault
 	}
 	f.String(&o.outboxTopic, "outbox-topic", EnvOutboxTopic, outbox.DefaultTopic,
 		"watermill topic of the outbox relay; its table userstore.\"watermill_<topic>\" must exist")
+	f.Secret(&o.natsURL, "nats-url", EnvNATSURL,
+		"NATS server URL(s) of the "+jetstream.Name+" projection (default "+jetstream.URLDefault+"); credentials in it are never printed")
+	f.String(&o.natsSubject, "nats-subject", EnvNATSSubject, jetstream.SubjectDefault,
+		"NATS subject the "+jetstream.Name+" projection publishes to")
+	f.String(&o.natsStream, "nats-stream", EnvNATSStream, jetstream.StreamDefault,
+		"JetStream stream that must capture -nats-subject")
+	f.Bool(&o.natsCreateStream, "nats-create-stream", EnvNATSCreateStream, false,
+		"create the stream when it does not exist (otherwise an operator creates it; see docs/outbox.md)")
 }
 
 func (o *projectionOptions) list() []string {

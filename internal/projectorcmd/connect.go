@@ -1,6 +1,7 @@
 package projectorcmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,10 +23,12 @@ import (
 type connectError struct {
 	where  string
 	reason string
+	// service is what was unavailable; empty: the database.
+	service string
 }
 
 func (e *connectError) Error() string {
-	return fmt.Sprintf("connect to %s: database unavailable (%s)", e.where, e.reason)
+	return fmt.Sprintf("connect to %s: %s unavailable (%s)", e.where, cmp.Or(e.service, "database"), e.reason)
 }
 
 // poolConfig builds a pool configuration from a database URL (or key=value string) and an optional

@@ -62,10 +62,11 @@ func deadLettersCommand(ctx context.Context, args []string, env *Env) error {
 			return usagef("-event must be a UUID")
 		}
 	}
-	projs, err := projectionsFor(&o.proj)
+	projs, release, err := projectionsFor(ctx, &o.proj, log)
 	if err != nil {
 		return err
 	}
+	defer release()
 	pool, err := connect(ctx, &o.db, 2)
 	if err != nil {
 		return err

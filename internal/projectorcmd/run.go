@@ -35,10 +35,11 @@ func runCommand(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	projs, err := projectionsFor(&o.proj)
+	projs, release, err := projectionsFor(ctx, &o.proj, log)
 	if err != nil {
 		return err
 	}
+	defer release()
 	// Workers batch connections, one to poll, and two for /metrics and /readyz.
 	pool, err := openPool(ctx, &o.db, int32(o.runner.Workers)+3)
 	if err != nil {

@@ -78,13 +78,15 @@ func statusCommand(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if _, err := newLogger(&o.log, env.Stderr); err != nil {
-		return err
-	}
-	projs, err := projectionsFor(&o.proj)
+	log, err := newLogger(&o.log, env.Stderr)
 	if err != nil {
 		return err
 	}
+	projs, release, err := projectionsFor(ctx, &o.proj, log)
+	if err != nil {
+		return err
+	}
+	defer release()
 	pool, err := connect(ctx, &o.db, 2)
 	if err != nil {
 		return err
