@@ -29,10 +29,11 @@ func failAfter(ctx context.Context, n int32) context.Context {
 	return context.WithValue(ctx, failKey{}, c)
 }
 
-// failingStore is a store whose mutations fail where failAfter says.
-func failingStore(t *testing.T) *pgstore.Store {
+// failingStore is a store on db whose mutations fail where failAfter says, with the audit projection
+// run by its Sync.
+func failingStore(t *testing.T, db *pgtest.Database) *projectedStore {
 	t.Helper()
-	return newStore(t, pgtest.AppPool(t), pgstore.WithAfterAppend(nil, func(ctx context.Context) error {
+	return newProjectedStore(t, db, pgstore.WithAfterAppend(nil, func(ctx context.Context) error {
 		if c, ok := ctx.Value(failKey{}).(*atomic.Int32); ok && c.Add(-1) == 0 {
 			return errInjected
 		}
@@ -41,10 +42,10 @@ func failingStore(t *testing.T) *pgstore.Store {
 }
 
 // digest returns, per table of schema userstore that has a tenant_id column (read from the catalog),
-// an md5 of the tenant's rows there, read as the superuser: any change to any row shows.
-func digest(t *testing.T, ctx context.Context, tenantID uuid.UUID) map[string]string {
+// an md5 of the tenant's rows in db there, read as the superuser: any change to any row shows.
+func digest(t *testing.T, ctx context.Context, db *pgtest.Database, tenantID uuid.UUID) map[string]string {
 	t.Helper()
-	admin := pgtest.AdminPool(t)
+	admin := db.Pool(t, pgtest.Admin)
 	out := map[string]string{}
 	for _, table := range tenantTables(t, ctx) {
 		ident := pgx.Identifier{"userstore", table}.Sanitize()
@@ -57,21 +58,24 @@ func digest(t *testing.T, ctx context.Context, tenantID uuid.UUID) map[string]st
 }
 
 // TestFailureAfterAppendLeavesNothing: a mutation that fails after its events were appended, before its
-// commit, leaves no event, no claim, no idempotency record and no read-table change; retried, it
-// succeeds as if it had never run.
+// commit, leaves no event, no claim, no idempotency record, no read-table change and — once the audit
+// projection has caught up — no audit record; retried, it succeeds as if it had never run. It runs in a
+// database of its own, where only its own projector writes audit records, and each case syncs before
+// its first digest, so that no record of an earlier mutation appears between two digests.
 func TestFailureAfterAppendLeavesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := bounded(t, time.Minute)
-	s := failingStore(t)
+	db := pgtest.NewDatabase(t, nil)
+	s := failingStore(t, db)
 
 	t.Run("CreateTenant", func(t *testing.T) {
 		id := userstore.NewID()
 		tctx := userstore.WithActor(userstore.WithTenant(ctx, id), userstore.Actor{Type: userstore.ActorSystem, ID: "t"})
 		p := &userstore.CreateTenantParams{Mutation: userstore.Mutation{IdempotencyKey: "k"}, Slug: "t-" + id.String()[24:], Name: "T"}
-		before := digest(t, ctx, id)
+		before := digest(t, ctx, db, id)
 		_, err := s.CreateTenant(failAfter(tctx, 1), p)
 		require.ErrorIs(t, err, errInjected)
-		require.Equal(t, before, digest(t, ctx, id))
+		require.Equal(t, before, digest(t, ctx, db, id))
 		_, err = s.GetTenantBySlug(ctx, p.Slug)
 		require.ErrorIs(t, err, userstore.ErrNotFound, "the slug was not claimed")
 		tn, err := s.CreateTenant(tctx, p)
@@ -83,10 +87,11 @@ func TestFailureAfterAppendLeavesNothing(t *testing.T) {
 		tctx, tn := tenantCtx(t, s)
 		p := &userstore.CreateUserParams{Mutation: userstore.Mutation{IdempotencyKey: "create-ann"}, ID: userstore.NewID(),
 			DisplayName: "Ann", Email: "ann-" + uuid.NewString() + "@example.com"}
-		before := digest(t, ctx, tn.ID)
+		require.NoError(t, s.Sync(ctx)) // the tenant's creation is projected before the digest
+		before := digest(t, ctx, db, tn.ID)
 		_, err := s.CreateUser(failAfter(tctx, 1), p)
 		require.ErrorIs(t, err, errInjected)
-		require.Equal(t, before, digest(t, ctx, tn.ID), "no event, claim, idempotency record or read row")
+		require.Equal(t, before, digest(t, ctx, db, tn.ID), "no event, claim, idempotency record or read row")
 		_, err = s.GetUserByEmail(tctx, p.Email)
 		require.ErrorIs(t, err, userstore.ErrNotFound)
 		u, err := s.CreateUser(tctx, p)
@@ -109,19 +114,20 @@ func TestFailureAfterAppendLeavesNothing(t *testing.T) {
 				victim = u
 			}
 		}
-		require.NoError(t, s.Sync(ctx))
+		require.NoError(t, s.Sync(ctx)) // the audit projection has caught up: the tenant's records are in the digest
 		auditBefore, err := s.ListAuditRecords(tctx, &userstore.ListAuditParams{ListOpts: userstore.ListOpts{Limit: userstore.MaxLimit}})
 		require.NoError(t, err)
-		before := digest(t, ctx, tn.ID)
+		require.NotEmpty(t, auditBefore.Items)
+		before := digest(t, ctx, db, tn.ID)
 		// Appends: user.deleted, roster.member_removed, account.closed, identity.unlinked, …: fail in
 		// the middle of the cascade.
 		_, err = s.DeleteUser(failAfter(tctx, 4), &userstore.UserParams{ID: victim.ID})
 		require.ErrorIs(t, err, errInjected)
-		require.Equal(t, before, digest(t, ctx, tn.ID))
+		require.NoError(t, s.Sync(ctx)) // had an event of it committed, the projector would record it now
+		require.Equal(t, before, digest(t, ctx, db, tn.ID), "no event, read row or audit record")
 		got, err := s.GetUser(tctx, victim.ID)
 		require.NoError(t, err)
 		require.Equal(t, victim, *got)
-		require.NoError(t, s.Sync(ctx))
 		auditAfter, err := s.ListAuditRecords(tctx, &userstore.ListAuditParams{ListOpts: userstore.ListOpts{Limit: userstore.MaxLimit}})
 		require.NoError(t, err)
 		require.Equal(t, auditBefore, auditAfter, "no audit record")

@@ -32,9 +32,16 @@
 // slug through a SECURITY DEFINER function: the app role cannot read the platform's slugs, so
 // ListTenants is ErrUnsupported here.
 //
-// The audit trail and the outbox derive from the log, for now on every call (see ListAuditRecords and
-// ReadOutbox); they show a mutation once every transaction older than it has ended. Store.Sync waits
-// for that (it implements storetest.Syncer).
+// The audit trail and the outbox derive from the log, never from rows written beside it. The audit
+// trail is the projector's: the audit projection (package projections/audit, run by cmd/projector as the
+// projector role) writes every event's record into userstore.audit_records with the tenant's gapless
+// sequence and hash chain, and ListAuditRecords reads that table — the app role may read its tenant's
+// records there and nothing else — with one indexed keyset scan per filter. A mutation's records appear
+// once the projector has processed its events, so the trail lags by the projector's lag. The outbox
+// (ReadOutbox) is still derived on each call from the log below its read horizon: it shows a mutation
+// once every transaction older than it has ended. Store.Sync waits for that; it cannot wait for the
+// projector, which the app role cannot run — a test that needs both calls projections.Runner.CatchUp
+// after Sync.
 //
 // # Connections and roles
 //

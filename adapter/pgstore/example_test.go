@@ -7,12 +7,17 @@ import (
 
 	"github.com/netkingdom/userstore"
 	"github.com/netkingdom/userstore/adapter/pgstore"
+	"github.com/netkingdom/userstore/domain"
+	"github.com/netkingdom/userstore/eventstore"
 	"github.com/netkingdom/userstore/internal/pgtest"
+	"github.com/netkingdom/userstore/projections"
+	"github.com/netkingdom/userstore/projections/audit"
 )
 
 // A consumer builds a pool that logs in as the app role (its own settings, TLS and secrets; here the
 // test database of USERSTORE_APP_DATABASE_URL), checks that the store is ready, and uses it as the
-// userstore.Store it depends on.
+// userstore.Store it depends on. The audit trail it reads is the projector's: a projections.Runner of
+// the audit projection, on a pool of the projector role, writes it.
 func Example() {
 	ctx := context.Background()
 	pool := pgtest.ExamplePool(pgtest.App) // a *pgxpool.Pool connected as userstore_app
@@ -71,17 +76,31 @@ func Example() {
 	var dup *userstore.DuplicateError
 	fmt.Println("duplicate:", errors.As(err, &dup) && dup.Kind == userstore.KindEmail)
 
-	// The audit trail derives from the event log; Sync waits until it shows every returned mutation.
-	if err := store.Sync(ctx); err != nil {
-		panic(err)
-	}
-	audit, err := store.ListAuditRecords(ctx, &userstore.ListAuditParams{})
+	// The audit trail is written by the projector (cmd/projector, as userstore_projector) from the event
+	// log, a little after the mutations. Here one catch-up of the audit projection does it in-process.
+	projector := pgtest.ExamplePool(pgtest.Projector) // a *pgxpool.Pool connected as userstore_projector
+	events, err := eventstore.New(projector, nil)
 	if err != nil {
 		panic(err)
 	}
-	for _, r := range audit.Items {
+	runner, err := projections.New(projector, events, []projections.Projection{audit.New()}, nil)
+	if err != nil {
+		panic(err)
+	}
+	if err := runner.CatchUp(ctx); err != nil { // returns once every event committed so far is projected
+		panic(err)
+	}
+	trail, err := store.ListAuditRecords(ctx, &userstore.ListAuditParams{})
+	if err != nil {
+		panic(err)
+	}
+	for _, r := range trail.Items {
 		fmt.Println(r.Sequence, r.Action, r.Actor.ID)
 	}
+	if _, err := domain.VerifyAuditChain(trail.Items); err != nil {
+		panic(err)
+	}
+	fmt.Println("chain verified:", len(trail.Items), "records")
 	// Output:
 	// ready: true
 	// tenant: Acme active 1
@@ -92,4 +111,5 @@ func Example() {
 	// 1 tenant.created signup
 	// 2 user.created signup
 	// 3 account.opened signup
+	// chain verified: 3 records
 }

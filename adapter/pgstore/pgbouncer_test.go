@@ -12,13 +12,12 @@ import (
 	"github.com/netkingdom/userstore/internal/pgtest"
 )
 
-// bouncerStore returns a store on the package database as userstore_app through the local PgBouncer
-// in transaction pooling mode, its pool built by pgstore.NewPool with PgBouncer set
-// (QueryExecModeExec). With single, it goes through the bouncer whose pool holds one server
-// connection: every transaction of the store's clients then runs on the same server session.
-func bouncerStore(t *testing.T, single bool, maxConns int32) *pgstore.Store {
+// bouncerStore returns a store on db as userstore_app through the local PgBouncer in transaction
+// pooling mode, its pool built by pgstore.NewPool with PgBouncer set (QueryExecModeExec). With single,
+// it goes through the bouncer whose pool holds one server connection: every transaction of the store's
+// clients then runs on the same server session.
+func bouncerStore(t *testing.T, db *pgtest.Database, single bool, maxConns int32) *pgstore.Store {
 	t.Helper()
-	db := pgtest.Default(t)
 	bc := db.BouncerPoolConfig(t, pgtest.App).ConnConfig
 	if single {
 		bc = db.SingleBouncerPoolConfig(t, pgtest.App).ConnConfig
@@ -40,9 +39,12 @@ func bouncerStore(t *testing.T, single bool, maxConns int32) *pgstore.Store {
 
 // TestConformanceThroughPgBouncer runs the whole conformance suite against one store whose
 // connections go through PgBouncer in transaction pooling mode: consecutive transactions of a client
-// connection land on arbitrary server connections, so the store must keep no session state.
+// connection land on arbitrary server connections, so the store must keep no session state. The audit
+// projection runs beside it (directly, as the projector role) in the suite's Sync, in a database of its
+// own for the reason TestConformance gives.
 func TestConformanceThroughPgBouncer(t *testing.T) {
-	s := bouncerStore(t, false, 16)
+	db := pgtest.NewDatabase(t, nil)
+	s := withProjector(t, db, bouncerStore(t, db, false, 16))
 	storetest.Run(t, func(t *testing.T) userstore.Store { return s })
 }
 
@@ -51,7 +53,7 @@ func TestConformanceThroughPgBouncer(t *testing.T) {
 // tenant only.
 func TestTenantDoesNotLeakThroughOneServerConnection(t *testing.T) {
 	t.Parallel()
-	s := bouncerStore(t, true, 4)
+	s := bouncerStore(t, pgtest.Default(t), true, 4)
 	ctxA, _ := newTenantCtx(t, t.Context(), s)
 	ctxB, _ := newTenantCtx(t, t.Context(), s)
 	a, err := s.CreateUser(ctxA, &userstore.CreateUserParams{DisplayName: "Ann", Email: "ann-" + userstore.NewID().String() + "@example.com"})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/netkingdom/userstore"
 	"github.com/netkingdom/userstore/domain"
@@ -14,19 +15,29 @@ import (
 	"github.com/netkingdom/userstore/internal/engine"
 	"github.com/netkingdom/userstore/internal/keyset"
 	"github.com/netkingdom/userstore/internal/logcodec"
+	"github.com/netkingdom/userstore/projections/audit"
 )
 
-// The audit trail and the outbox come from the log (DESIGN §6), never from rows written beside it.
-// Until the projector (cmd/projector) maintains them, they are derived on each call from the tenant's
-// events below the log's read horizon — every event of a transaction that ended before every
-// transaction still running — in the log's order, (transaction id, global position). The horizon makes
-// what a call returns a prefix of what every later call returns, so sequences, hashes and cursors are
-// stable; the price is a lag: a mutation's records appear once every transaction older than it has
-// ended (Sync waits for that).
+// The audit trail and the outbox come from the log (DESIGN §6), never from rows written beside it:
+//
+//   - The audit trail is the projector's: the audit projection (projections/audit, run by cmd/projector
+//     or any projections.Runner as the projector role) writes each event's record into
+//     userstore.audit_records, chained per tenant, and ListAuditRecords reads that table — as the app
+//     role, which may read its own tenant's records there and nothing else. A mutation's records appear
+//     once the projector has processed its events: the trail lags the log by the projector's lag.
+//   - The outbox is still derived on each call from the tenant's events below the log's read horizon —
+//     every event of a transaction that ended before every transaction still running — in the log's
+//     order, (transaction id, global position). The horizon makes what a call returns a prefix of what
+//     every later call returns, so cursors are stable; the price is a lag: a mutation's events appear
+//     once every transaction older than it has ended (Sync waits for that).
 
-// Sync implements storetest.Syncer: it returns once the audit records and outbox events of every
-// mutation that returned before the call are readable — once every transaction that had begun when
-// Sync was called has ended. It polls (with a short, growing wait, bounded by ctx) and sends no NOTIFY.
+// Sync implements storetest.Syncer for the outbox: it returns once the outbox events of every mutation
+// that returned before the call are readable — once every transaction that had begun when Sync was
+// called has ended. It polls (with a short, growing wait, bounded by ctx) and sends no NOTIFY.
+//
+// Sync does not wait for the audit trail: the app role cannot run the projector. A mutation's audit
+// records appear once the projector has processed its events; a test or tool that runs a projector
+// itself waits for them with projections.Runner.CatchUp after Sync.
 func (s *Store) Sync(ctx context.Context) error {
 	var target string
 	if err := s.pool.QueryRow(ctx, sqlSnapshotXmax).Scan(&target); err != nil {
@@ -48,12 +59,16 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 }
 
-// ListAuditRecords implements userstore.AuditStore: the tenant's records in sequence order, filtered.
-//
-// Interim implementation: it reads and chains (domain.Audit, domain.ChainAudit) every event of the
-// tenant from the start on every call — O(events of the tenant) per call — and applies the filters
-// after chaining; the cursor is the last sequence returned. The projector's audit_records table (a
-// later issue) replaces this with an indexed read.
+// auditList is the list name of audit cursors (keyset): the cursor carries the last sequence returned.
+const auditList = "audit"
+
+// ListAuditRecords implements userstore.AuditStore: the tenant's records of userstore.audit_records in
+// sequence order, filtered (AND; Since <= OccurredAt < Until), as far as the projector has written them.
+// Each filter is one keyset range scan of its index of audit_records (projections/audit holds the
+// query: audit.QueueRead), in the short read-only transaction scoped to the caller's tenant that every
+// query runs in; the cursor is the last sequence returned. A call sees a prefix of the tenant's trail —
+// the projector appends a tenant's records in sequence order, each batch after the previous one
+// committed — so a cursor stays valid while the trail grows.
 func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditParams) (*userstore.Page[userstore.AuditRecord], error) {
 	tenantID, err := engine.ReadTenant(ctx)
 	if err != nil {
@@ -73,43 +88,30 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 		return nil, err
 	}
 	filters := engine.AuditFilters(p)
-	after, err := keyset.DecodeInt(p.Cursor, "audit", filters)
+	after, err := keyset.DecodeInt(p.Cursor, auditList, filters)
 	if err != nil {
 		return nil, err
 	}
-
-	page := &userstore.Page[userstore.AuditRecord]{Items: []userstore.AuditRecord{}}
-	seq, prevHash := int64(0), domain.AuditGenesisHash
-	var cursor eventstore.Cursor
-	for {
-		res, err := s.events.ReadAll(ctx, &eventstore.ReadAllParams{After: cursor, TenantID: tenantID, Limit: eventstore.ReadLimitMax})
-		if err != nil {
-			return nil, translate("list audit records", err, phaseWork)
-		}
-		for i := range res.Events {
-			r, err := logcodec.Recorded(&res.Events[i])
-			if err != nil {
-				return nil, err
-			}
-			rec := domain.Audit(r)
-			if err := domain.ChainAudit(&rec, seq, prevHash); err != nil {
-				return nil, err
-			}
-			seq, prevHash = rec.Sequence, rec.Hash
-			if rec.Sequence <= after || !engine.AuditMatches(p, &rec) {
-				continue
-			}
-			if len(page.Items) == limit {
-				page.NextCursor = keyset.Encode("audit", filters, strconv.FormatInt(page.Items[limit-1].Sequence, 10))
-				return page, nil
-			}
-			page.Items = append(page.Items, rec)
-		}
-		if len(res.Events) < eventstore.ReadLimitMax {
-			return page, nil
-		}
-		cursor = res.Next
+	params := &audit.ReadParams{
+		TenantID: tenantID, AfterSequence: after, Limit: limit + 1, // one more: does another page follow?
+		Actor: p.Actor, TargetType: p.TargetType, TargetID: p.TargetID, Action: p.Action, Since: p.Since, Until: p.Until,
 	}
+	items := []userstore.AuditRecord{}
+	var queueErr error
+	err = s.read(ctx, "list audit records", tenantID, func(b *pgx.Batch) { queueErr = audit.QueueRead(b, params, &items) })
+	if queueErr != nil {
+		// The parameters were validated above: this is a bug, not the caller's.
+		return nil, fmt.Errorf("pgstore: list audit records: %w", queueErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	page := &userstore.Page[userstore.AuditRecord]{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = keyset.Encode(auditList, filters, strconv.FormatInt(items[limit-1].Sequence, 10))
+	}
+	return page, nil
 }
 
 // ReadOutbox implements userstore.OutboxStore: the public event (domain.Outbox) of each of the tenant's
