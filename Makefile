@@ -6,10 +6,13 @@ SHELL := /bin/bash
 GO ?= go
 PG := scripts/pg.sh
 
-.PHONY: help db-up db-down db-status db-reset test vet
+.PHONY: help demo db-up db-down db-status db-reset test vet
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+demo: db-up ## Start the database if needed, migrate, run a short workload, catch the projector up, show the results
+	@eval "$$($(PG) env)"; $(GO) run ./examples/demo
 
 db-up: ## Start the local PostgreSQL and PgBouncer (installs them with apt-get when missing)
 	@$(PG) up
