@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/netkingdom/userstore"
@@ -57,10 +58,10 @@ func appendEvents(t *testing.T, ctx context.Context, st *eventstore.Store, tenan
 	require.NoError(t, err)
 }
 
-// TestRecordsEqualTheStoresTrail: the audit table holds, record for record, the trail the durable store
-// derives from the log on the fly (adapter/pgstore's ListAuditRecords), for a varied history with
-// cascades, membership changes (whose target is the user) and request ids — so the store's audit
-// queries can move to the table without changing a result.
+// TestRecordsEqualTheStoresTrail: the audit table holds, record for record, the trail derived from the
+// log on its own (trailFromLog: domain.Audit and domain.ChainAudit over the tenant's events in the log's
+// order), and the store's ListAuditRecords (which reads the table) returns it, for a varied history
+// with cascades, membership changes (whose target is the user) and request ids.
 func TestRecordsEqualTheStoresTrail(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -75,6 +76,7 @@ func TestRecordsEqualTheStoresTrail(t *testing.T) {
 	require.NoError(t, s.Sync(ctx))
 
 	proj := db.Pool(t, pgtest.Projector)
+	fromLog := trailFromLog(t, ctx, proj)
 	for _, tenant := range tenants {
 		var fromStore []userstore.AuditRecord
 		page := &userstore.Page[userstore.AuditRecord]{}
@@ -87,6 +89,7 @@ func TestRecordsEqualTheStoresTrail(t *testing.T) {
 				break
 			}
 		}
+		require.Equal(t, fromLog[tenant], fromStore)
 		require.Len(t, fromStore, 11)
 		got, err := audit.Read(ctx, proj, &audit.ReadParams{TenantID: tenant})
 		require.NoError(t, err)
@@ -298,4 +301,34 @@ func TestSecurity(t *testing.T) {
 		"audit_records_projector_select:SELECT:userstore_projector",
 		"projection_dead_letters_projector:ALL:userstore_projector",
 	}, policies)
+}
+
+// trailFromLog derives every tenant's audit trail from the log alone, as the projector role: the
+// tenant's events in the log's order, each turned into its record by domain.Audit and chained by
+// domain.ChainAudit — independently of the projection's batches, checkpoints and table.
+func trailFromLog(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[uuid.UUID][]userstore.AuditRecord {
+	t.Helper()
+	st, err := eventstore.New(pool, nil)
+	require.NoError(t, err)
+	out := map[uuid.UUID][]userstore.AuditRecord{}
+	var after eventstore.Cursor
+	for {
+		res, err := st.ReadAll(ctx, &eventstore.ReadAllParams{After: after, Limit: eventstore.ReadLimitMax})
+		require.NoError(t, err)
+		for i := range res.Events {
+			r, err := logcodec.Recorded(&res.Events[i])
+			require.NoError(t, err)
+			rec := domain.Audit(r)
+			prevSeq, prevHash := int64(0), domain.AuditGenesisHash
+			if trail := out[rec.TenantID]; len(trail) > 0 {
+				prevSeq, prevHash = trail[len(trail)-1].Sequence, trail[len(trail)-1].Hash
+			}
+			require.NoError(t, domain.ChainAudit(&rec, prevSeq, prevHash))
+			out[rec.TenantID] = append(out[rec.TenantID], rec)
+		}
+		if len(res.Events) == 0 {
+			return out
+		}
+		after = res.Next
+	}
 }
