@@ -1,5 +1,7 @@
 package pgstore
 
+import "github.com/netkingdom/userstore/projections/readmodel"
+
 // All SQL of the package (the event log's statements are eventstore's). Every statement is
 // schema-qualified, binds parameters only, casts each one explicitly and keeps no session state — the
 // tenant is set per transaction with set_config(…, true) — so it runs the same in every pgx query exec
@@ -144,95 +146,17 @@ SELECT b.id FROM userstore.bindings AS b
  WHERE b.tenant_id = $1::uuid AND b.application_id = $2::uuid
  ORDER BY b.id`
 
-// --- read model writes -------------------------------------------------------------------------------
-
-const sqlUpsertTenant = `
-INSERT INTO userstore.tenants AS t (tenant_id, slug, name, status, version, created_at, updated_at)
-VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::bigint, $6::timestamptz, $7::timestamptz)
-ON CONFLICT ON CONSTRAINT tenants_pkey DO UPDATE
-   SET slug = EXCLUDED.slug, name = EXCLUDED.name, status = EXCLUDED.status, version = EXCLUDED.version,
-       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
-
-// sqlUpsertUser leaves guard_seq alone.
-const sqlUpsertUser = `
-INSERT INTO userstore.users AS u (tenant_id, id, display_name, email, status, version, created_at, updated_at)
-VALUES ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::bigint, $7::timestamptz, $8::timestamptz)
-ON CONFLICT ON CONSTRAINT users_pkey DO UPDATE
-   SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, status = EXCLUDED.status,
-       version = EXCLUDED.version, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
-
-const sqlUpsertAccount = `
-INSERT INTO userstore.accounts AS a (tenant_id, id, user_id, login_name, kind, status, credential_ref, version,
-                                     created_at, updated_at)
-VALUES ($1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::timestamptz,
-        $10::timestamptz)
-ON CONFLICT ON CONSTRAINT accounts_pkey DO UPDATE
-   SET user_id = EXCLUDED.user_id, login_name = EXCLUDED.login_name, kind = EXCLUDED.kind,
-       status = EXCLUDED.status, credential_ref = EXCLUDED.credential_ref, version = EXCLUDED.version,
-       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
-
-const sqlUpsertIdentity = `
-INSERT INTO userstore.external_identities AS i (tenant_id, id, user_id, issuer, subject, version, created_at)
-VALUES ($1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::bigint, $7::timestamptz)
-ON CONFLICT ON CONSTRAINT external_identities_pkey DO UPDATE
-   SET user_id = EXCLUDED.user_id, issuer = EXCLUDED.issuer, subject = EXCLUDED.subject,
-       version = EXCLUDED.version, created_at = EXCLUDED.created_at`
-
-const sqlDeleteIdentity = `
-DELETE FROM userstore.external_identities AS i WHERE i.tenant_id = $1::uuid AND i.id = $2::uuid`
-
-// sqlUpsertApplication leaves guard_seq alone.
-const sqlUpsertApplication = `
-INSERT INTO userstore.applications AS a (tenant_id, id, name, client_key, kind, status, version, created_at,
-                                         updated_at)
-VALUES ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::timestamptz, $9::timestamptz)
-ON CONFLICT ON CONSTRAINT applications_pkey DO UPDATE
-   SET name = EXCLUDED.name, client_key = EXCLUDED.client_key, kind = EXCLUDED.kind,
-       status = EXCLUDED.status, version = EXCLUDED.version, created_at = EXCLUDED.created_at,
-       updated_at = EXCLUDED.updated_at`
-
-const sqlUpsertBinding = `
-INSERT INTO userstore.bindings AS b (tenant_id, id, application_id, user_id, roles, version, created_at,
-                                     updated_at)
-VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text[], $6::bigint, $7::timestamptz, $8::timestamptz)
-ON CONFLICT ON CONSTRAINT bindings_pkey DO UPDATE
-   SET application_id = EXCLUDED.application_id, user_id = EXCLUDED.user_id, roles = EXCLUDED.roles,
-       version = EXCLUDED.version, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
-
-const sqlDeleteBinding = `
-DELETE FROM userstore.bindings AS b WHERE b.tenant_id = $1::uuid AND b.id = $2::uuid`
-
-const sqlUpsertCatalog = `
-INSERT INTO userstore.catalogs AS c (tenant_id, id, name, attributes, version, created_at, updated_at)
-VALUES ($1::uuid, $2::uuid, $3::text, $4::jsonb, $5::bigint, $6::timestamptz, $7::timestamptz)
-ON CONFLICT ON CONSTRAINT catalogs_pkey DO UPDATE
-   SET name = EXCLUDED.name, attributes = EXCLUDED.attributes, version = EXCLUDED.version,
-       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`
-
-const sqlUpsertProfile = `
-INSERT INTO userstore.profiles AS p (tenant_id, user_id, catalog_id, profile_values, version, updated_at)
-VALUES ($1::uuid, $2::uuid, $3::uuid, $4::jsonb, $5::bigint, $6::timestamptz)
-ON CONFLICT ON CONSTRAINT profiles_pkey DO UPDATE
-   SET profile_values = EXCLUDED.profile_values, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`
-
-const sqlUpsertMembership = `
-INSERT INTO userstore.memberships AS m (tenant_id, user_id, role, version, created_at, updated_at)
-VALUES ($1::uuid, $2::uuid, $3::text, $4::bigint, $5::timestamptz, $6::timestamptz)
-ON CONFLICT ON CONSTRAINT memberships_pkey DO UPDATE
-   SET role = EXCLUDED.role, version = EXCLUDED.version, created_at = EXCLUDED.created_at,
-       updated_at = EXCLUDED.updated_at`
-
-const sqlDeleteMembership = `
-DELETE FROM userstore.memberships AS m WHERE m.tenant_id = $1::uuid AND m.user_id = $2::uuid`
-
-// --- read model queries ------------------------------------------------------------------------------
+// --- read model queries ---
+//
+// The read model's writes are readmodel.Writer's (projections/readmodel); the select lists below and
+// their scan functions are readmodel's too.---------------------------------------------------------------------------
 //
 // Lists are keyset-paged by id: "id > $after ORDER BY id LIMIT n+1" on an index that leads with
 // (tenant_id[, parent or filter]) and ends with the id, so a page costs an index range scan of n+1 rows
 // whatever the depth. uuid.Nil (the smallest uuid, never an entity id) starts at the beginning. uuid
 // order is byte order, the order of Go's bytes.Compare on the ids.
 
-const tenantColumns = `t.tenant_id, t.slug, t.name, t.status, t.version, t.created_at, t.updated_at`
+const tenantColumns = readmodel.TenantColumns
 
 const sqlGetTenant = `SELECT ` + tenantColumns + ` FROM userstore.tenants AS t WHERE t.tenant_id = $1::uuid`
 
@@ -245,7 +169,7 @@ const sqlGetTenantBySlugInTenant = `SELECT ` + tenantColumns + ` FROM userstore.
 const sqlGetTenantScoped = `SELECT ` + tenantColumns + ` FROM userstore.tenants AS t
  WHERE t.tenant_id = NULLIF(current_setting('userstore.tenant_id', true), '')::uuid`
 
-const userColumns = `u.id, u.tenant_id, u.display_name, u.email, u.status, u.version, u.created_at, u.updated_at`
+const userColumns = readmodel.UserColumns
 
 const sqlUserExists = `SELECT EXISTS (SELECT 1 FROM userstore.users AS u WHERE u.tenant_id = $1::uuid AND u.id = $2::uuid)`
 
@@ -278,8 +202,7 @@ SELECT ` + userColumns + ` FROM userstore.users AS u
  WHERE u.tenant_id = $1::uuid AND u.status = $4::text AND u.id > $2::uuid
  ORDER BY u.id LIMIT $3::bigint`
 
-const accountColumns = `a.id, a.tenant_id, a.user_id, a.login_name, a.kind, a.status, a.credential_ref, a.version,
-       a.created_at, a.updated_at`
+const accountColumns = readmodel.AccountColumns
 
 const sqlGetAccount = `SELECT ` + accountColumns + ` FROM userstore.accounts AS a WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid`
 
@@ -295,7 +218,7 @@ SELECT ` + accountColumns + ` FROM userstore.accounts AS a
  WHERE a.tenant_id = $1::uuid AND a.user_id = $4::uuid AND a.id > $2::uuid
  ORDER BY a.id LIMIT $3::bigint`
 
-const identityColumns = `i.id, i.tenant_id, i.user_id, i.issuer, i.subject, i.version, i.created_at`
+const identityColumns = readmodel.IdentityColumns
 
 // sqlListIdentities uses external_identities_user_idx.
 const sqlListIdentities = `
@@ -303,7 +226,7 @@ SELECT ` + identityColumns + ` FROM userstore.external_identities AS i
  WHERE i.tenant_id = $1::uuid AND i.user_id = $4::uuid AND i.id > $2::uuid
  ORDER BY i.id LIMIT $3::bigint`
 
-const applicationColumns = `a.id, a.tenant_id, a.name, a.client_key, a.kind, a.status, a.version, a.created_at, a.updated_at`
+const applicationColumns = readmodel.ApplicationColumns
 
 const sqlApplicationExists = `SELECT EXISTS (SELECT 1 FROM userstore.applications AS a WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid)`
 
@@ -325,7 +248,7 @@ SELECT ` + applicationColumns + ` FROM userstore.applications AS a
  WHERE a.tenant_id = $1::uuid AND a.status = $4::text AND a.id > $2::uuid
  ORDER BY a.id LIMIT $3::bigint`
 
-const bindingColumns = `b.id, b.tenant_id, b.application_id, b.user_id, b.roles, b.version, b.created_at, b.updated_at`
+const bindingColumns = readmodel.BindingColumns
 
 const sqlGetBinding = `SELECT ` + bindingColumns + ` FROM userstore.bindings AS b WHERE b.tenant_id = $1::uuid AND b.id = $2::uuid`
 
@@ -340,7 +263,7 @@ SELECT ` + bindingColumns + ` FROM userstore.bindings AS b
  WHERE b.tenant_id = $1::uuid AND b.application_id = $4::uuid AND b.id > $2::uuid
  ORDER BY b.id LIMIT $3::bigint`
 
-const catalogColumns = `c.id, c.tenant_id, c.name, c.attributes::text, c.version, c.created_at, c.updated_at`
+const catalogColumns = readmodel.CatalogColumns
 
 const sqlCatalogExists = `SELECT EXISTS (SELECT 1 FROM userstore.catalogs AS c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid)`
 
@@ -352,10 +275,10 @@ SELECT ` + catalogColumns + ` FROM userstore.catalogs AS c
  ORDER BY c.id LIMIT $3::bigint`
 
 const sqlGetProfile = `
-SELECT p.profile_values::text, p.version, p.updated_at FROM userstore.profiles AS p
+SELECT ` + readmodel.ProfileColumns + ` FROM userstore.profiles AS p
  WHERE p.tenant_id = $1::uuid AND p.user_id = $2::uuid AND p.catalog_id = $3::uuid`
 
-const membershipColumns = `m.user_id, m.tenant_id, m.role, m.version, m.created_at, m.updated_at`
+const membershipColumns = readmodel.MembershipColumns
 
 const sqlGetMembership = `SELECT ` + membershipColumns + ` FROM userstore.memberships AS m WHERE m.tenant_id = $1::uuid AND m.user_id = $2::uuid`
 

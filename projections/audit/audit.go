@@ -23,7 +23,10 @@ const (
 )
 
 // Projection is the audit projection. It holds no state between batches and is safe for concurrent use.
-type Projection struct{}
+type Projection struct {
+	// sqlLast and sqlInsert are the statements on the projection's table (see WithTable).
+	sqlLast, sqlInsert string
+}
 
 var (
 	_ projections.Projection   = (*Projection)(nil)
@@ -31,8 +34,58 @@ var (
 	_ projections.BatchApplier = (*batch)(nil)
 )
 
-// New returns the audit projection.
-func New() *Projection { return &Projection{} }
+// Option configures the audit projection (New).
+type Option func(*options)
+
+type options struct {
+	schema, table string
+}
+
+// Table defaults: the audit projection writes userstore.audit_records.
+const (
+	SchemaDefault = "userstore"
+	TableDefault  = "audit_records"
+)
+
+// WithTable makes the projection write its records into schema.table instead of
+// userstore.audit_records: a table of the same definition (columns, constraints), such as the shadow
+// table a rebuild projects into (projections/rebuild). Empty names keep their defaults.
+//
+// The projection's Name and Version stay those of the live projection, which key its checkpoints, dead
+// letters and partition locks: a projection that writes another table must run under a name (or
+// version) of its own — wrap it and override Name and Version, as projections/rebuild does — or it
+// would share the live projection's checkpoints.
+func WithTable(schema, table string) Option {
+	return func(o *options) {
+		if schema != "" {
+			o.schema = schema
+		}
+		if table != "" {
+			o.table = table
+		}
+	}
+}
+
+// New returns the audit projection; by default it writes userstore.audit_records.
+func New(opts ...Option) *Projection {
+	o := options{schema: SchemaDefault, table: TableDefault}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	table := pgx.Identifier{o.schema, o.table}.Sanitize()
+	return &Projection{sqlLast: lastSQL(table), sqlInsert: insertSQL(table)}
+}
+
+// defaultProjection holds the statements on userstore.audit_records.
+var defaultProjection = New()
+
+// statements returns the projection with its statements: a zero Projection writes the default table.
+func (p *Projection) statements() *Projection {
+	if p == nil || p.sqlInsert == "" {
+		return defaultProjection
+	}
+	return p
+}
 
 // Name returns "audit".
 func (*Projection) Name() string { return Name }
@@ -43,14 +96,14 @@ func (*Projection) Version() int { return Version }
 // Apply appends the audit record of one event to its tenant's chain. The runtime applies events through
 // StartBatch's applier, which caches each tenant's last record within the batch; Apply reads it every
 // time.
-func (*Projection) Apply(ctx context.Context, tx pgx.Tx, ev *eventstore.RecordedEvent) error {
-	return (&batch{}).Apply(ctx, tx, ev)
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, ev *eventstore.RecordedEvent) error {
+	return (&batch{p: p}).Apply(ctx, tx, ev)
 }
 
 // StartBatch returns the applier of one batch transaction: it remembers the last (sequence, hash) of
 // each tenant it chained in the batch, so that a tenant's chain costs one read per batch.
-func (*Projection) StartBatch(context.Context, pgx.Tx, *projections.BatchInfo) (projections.BatchApplier, error) {
-	return &batch{last: map[uuid.UUID]link{}}, nil
+func (p *Projection) StartBatch(context.Context, pgx.Tx, *projections.BatchInfo) (projections.BatchApplier, error) {
+	return &batch{p: p, last: map[uuid.UUID]link{}}, nil
 }
 
 // link is the end of a tenant's chain.
@@ -62,6 +115,7 @@ type link struct {
 // batch applies the events of one batch transaction. Its cache is valid only inside that transaction,
 // and only holds what committed statements of it wrote: it is updated after the insert succeeded.
 type batch struct {
+	p    *Projection
 	last map[uuid.UUID]link // nil: no cache
 }
 
@@ -75,7 +129,7 @@ func (b *batch) Apply(ctx context.Context, tx pgx.Tx, ev *eventstore.RecordedEve
 	rec := domain.Audit(r)
 	prev, ok := b.last[ev.TenantID]
 	if !ok {
-		err := tx.QueryRow(ctx, sqlLast, ev.TenantID).Scan(&prev.seq, &prev.hash)
+		err := tx.QueryRow(ctx, b.p.statements().sqlLast, ev.TenantID).Scan(&prev.seq, &prev.hash)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			prev = link{0, domain.AuditGenesisHash}
@@ -86,7 +140,7 @@ func (b *batch) Apply(ctx context.Context, tx pgx.Tx, ev *eventstore.RecordedEve
 	if err := domain.ChainAudit(&rec, prev.seq, prev.hash); err != nil {
 		return fmt.Errorf("audit: chain the record: %w", err)
 	}
-	if err := insert(ctx, tx, &rec, ev.TransactionID); err != nil {
+	if err := insert(ctx, tx, b.p.statements().sqlInsert, &rec, ev.TransactionID); err != nil {
 		return err
 	}
 	if b.last != nil {
@@ -98,8 +152,8 @@ func (b *batch) Apply(ctx context.Context, tx pgx.Tx, ev *eventstore.RecordedEve
 // Flush does nothing: every record is inserted by Apply.
 func (*batch) Flush(context.Context, pgx.Tx) error { return nil }
 
-func insert(ctx context.Context, tx pgx.Tx, rec *userstore.AuditRecord, xid uint64) error {
-	_, err := tx.Exec(ctx, sqlInsert, rec.TenantID, rec.Sequence, rec.EventID, rec.Position, strconv.FormatUint(xid, 10),
+func insert(ctx context.Context, tx pgx.Tx, sql string, rec *userstore.AuditRecord, xid uint64) error {
+	_, err := tx.Exec(ctx, sql, rec.TenantID, rec.Sequence, rec.EventID, rec.Position, strconv.FormatUint(xid, 10),
 		rec.OccurredAt, string(rec.Actor.Type), rec.Actor.ID, rec.Action, rec.TargetType, rec.TargetID,
 		rec.RequestID, rec.Outcome, rec.PrevHash, rec.Hash)
 	if err != nil {
