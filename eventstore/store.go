@@ -48,8 +48,9 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 // commit), sent as one pipelined round trip, and wakes this Store's followers after the commit.
 //
 // Invalid input is an ErrValidation before any SQL. A failed expected-version check is a
-// *VersionConflictError carrying the actual version. An Any append that loses a race for the next
-// version number is retried a few times. ErrCommitOutcomeUnknown means the connection broke after
+// *VersionConflictError carrying the actual version. An Any or StreamExists append that loses a race
+// for the next version number (its condition still holds: a stream never stops existing) is retried a
+// few times. ErrCommitOutcomeUnknown means the connection broke after
 // the commit was sent.
 func (s *Store) Append(ctx context.Context, params *AppendParams) (*AppendResult, error) {
 	b, err := s.prepareAppend(params)
@@ -59,15 +60,28 @@ func (s *Store) Append(ctx context.Context, params *AppendParams) (*AppendResult
 	for attempt := 1; ; attempt++ {
 		res, err := s.appendOwnTx(ctx, b)
 		var conflict *VersionConflictError
-		if err == nil || !errors.As(err, &conflict) || params.Expected.kind != kindAny || attempt == anyAttempts {
+		if err == nil || !errors.As(err, &conflict) || !retriable(params.Expected, conflict) || attempt == anyAttempts {
 			if err == nil {
 				s.Notify()
 			}
 			return res, err
 		}
-		s.log.DebugContext(ctx, "eventstore: retrying an Any append that lost a version race",
+		s.log.DebugContext(ctx, "eventstore: retrying an append that lost a version race",
 			slog.String("stream_id", params.StreamID.String()), slog.Int("attempt", attempt))
 	}
+}
+
+// retriable reports whether an append that failed with conflict may simply run again: one whose
+// condition does not name a version — Any, or StreamExists on a stream that exists (a conflict with
+// Actual 0 says it does not) — and lost the race for the next version to a concurrent append.
+func retriable(expected ExpectedVersion, conflict *VersionConflictError) bool {
+	switch expected.kind {
+	case kindAny:
+		return true
+	case kindStreamExists:
+		return conflict.Actual != 0
+	}
+	return false
 }
 
 func (s *Store) appendOwnTx(ctx context.Context, b *appendBatch) (*AppendResult, error) {
