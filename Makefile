@@ -30,10 +30,10 @@ vet: ## go vet the whole module
 	$(GO) vet ./...
 
 # Under CI (CI=true) the database is stopped again afterwards, whatever the outcome.
-test: db-up ## Start the database if needed, then go vet and go test -race over the whole module
+test: db-up ## Start the database if needed; go vet, check that the docs cite only existing tests, go test -race ./...
 	@status=0; \
 	eval "$$($(PG) env)"; \
-	{ $(GO) vet ./... && $(GO) test -race -count=1 ./...; } || status=$$?; \
+	{ $(GO) vet ./... && scripts/check-doc-tests.sh && $(GO) test -race -count=1 ./...; } || status=$$?; \
 	if [ -n "$${CI:-}" ]; then $(PG) down; fi; \
 	exit $$status
 
