@@ -1,6 +1,6 @@
 // Command projector runs userstore's asynchronous projections (the audit trail and the outbox relay)
 // and serves /metrics, /healthz and /readyz; its other commands migrate the schema, report the
-// projections' status and handle dead letters. See docs/projector.md, or run `projector help`.
+// projections' status, rebuild the read model and the audit trail, and handle dead letters. See docs/projector.md, or run `projector help`.
 package main
 
 import (

@@ -8,6 +8,7 @@ import (
 	"github.com/netkingdom/userstore/projections/audit"
 	"github.com/netkingdom/userstore/projections/outbox"
 	"github.com/netkingdom/userstore/projections/outbox/jetstream"
+	"github.com/netkingdom/userstore/projections/rebuild"
 )
 
 // Environment variables. The database URLs hold passwords: the program never prints them.
@@ -40,6 +41,13 @@ const (
 	EnvShutdownTimeout  = "USERSTORE_PROJECTOR_SHUTDOWN_TIMEOUT"
 	EnvLogLevel         = "USERSTORE_PROJECTOR_LOG_LEVEL"
 	EnvLogFormat        = "USERSTORE_PROJECTOR_LOG_FORMAT"
+
+	// The rebuild's tuning (-force and -keep-shadow have no variable: each run decides them).
+	EnvRebuildBatchSize     = "USERSTORE_PROJECTOR_REBUILD_BATCH_SIZE"
+	EnvRebuildWorkers       = "USERSTORE_PROJECTOR_REBUILD_WORKERS"
+	EnvRebuildLockTimeout   = "USERSTORE_PROJECTOR_REBUILD_LOCK_TIMEOUT"
+	EnvRebuildSwapAttempts  = "USERSTORE_PROJECTOR_REBUILD_SWAP_ATTEMPTS"
+	EnvRebuildCatchUpRounds = "USERSTORE_PROJECTOR_REBUILD_CATCH_UP_ROUNDS"
 )
 
 // Defaults of the program's own settings (the runner's are projections.XxxDefault).
@@ -80,6 +88,18 @@ func (f *flagSet) database(o *dbOptions, urlEnv, passwordFileEnv, role string) {
 	f.String(&o.passwordFile, "database-password-file", passwordFileEnv, "",
 		"file holding the password (read for every new connection; it replaces a password in the URL)")
 	o.source = f.source("database-url")
+}
+
+// ownerDatabase adds -owner-database-url and -owner-database-password-file (USERSTORE_DATABASE_URL,
+// USERSTORE_DATABASE_PASSWORD_FILE): the owner role's database, for a command that connects as the
+// projector role as well (-database-url).
+func (f *flagSet) ownerDatabase(o *dbOptions) {
+	f.Secret(&o.url, "owner-database-url", EnvOwnerDatabaseURL,
+		"PostgreSQL URL or key=value connection string of the owner role (userstore_owner); prefer the "+
+			"environment variable, a command line is visible to other users of the machine")
+	f.String(&o.passwordFile, "owner-database-password-file", EnvOwnerPasswordFile, "",
+		"file holding the owner role's password (read for every new connection; it replaces a password in the URL)")
+	o.source = f.source("owner-database-url")
 }
 
 // logOptions configure the logger.
@@ -308,6 +328,74 @@ func parseDeadLetters(sub string, args []string, env *Env) (*deadLetterOptions, 
 		return nil, usagef("dead-letters %s: %s is required", sub, missing[0])
 	default:
 		return nil, usagef("dead-letters %s: %s are required", sub, strings.Join(missing, ", "))
+	}
+	return o, nil
+}
+
+// rebuildOptions are the settings of the rebuild command.
+type rebuildOptions struct {
+	owner dbOptions
+	db    dbOptions
+	log   logOptions
+	// target is the command's argument: one of rebuild.Targets() (checked by the command).
+	target  string
+	cleanup bool
+	rebuild rebuild.Opts
+}
+
+// parseRebuild parses `rebuild [flags] <target>`; the target may also come first, before the flags.
+func parseRebuild(args []string, env *Env) (*rebuildOptions, error) {
+	o := &rebuildOptions{}
+	f := newFlagSet("rebuild", "rebuild [flags] <"+strings.Join(rebuild.Targets(), "|")+">", env.Getenv, env.Stderr)
+	f.ownerDatabase(&o.owner)
+	f.database(&o.db, EnvProjectorDatabaseURL, EnvProjectorPasswordFile, "projector (userstore_projector)")
+	f.logging(&o.log)
+	f.Bool(&o.rebuild.Force, "force", "", false,
+		"swap even when the live tables differ from the rebuild: replace the differing live rows with the rebuilt ones")
+	f.Bool(&o.rebuild.KeepShadow, "keep-shadow", "", false,
+		"leave the shadow schema in place at the end (to inspect a drift) until -cleanup or the next rebuild")
+	f.Bool(&o.cleanup, "cleanup", "", false,
+		"rebuild nothing: drop what a failed or -keep-shadow rebuild of the target left behind")
+	f.Int(&o.rebuild.BatchSize, "batch-size", EnvRebuildBatchSize, rebuild.BatchSizeDefault,
+		"rows per COPY into the shadow tables, streams per re-fold, events per audit batch (0: the default)")
+	f.Int(&o.rebuild.Workers, "workers", EnvRebuildWorkers, rebuild.WorkersDefault,
+		"partitions the audit rebuild projects at once, a projector connection each (0: the default)")
+	f.Duration(&o.rebuild.LockTimeout, "lock-timeout", EnvRebuildLockTimeout, rebuild.LockTimeoutDefault,
+		"longest wait of a swap attempt for a lock, and for the audit swap's last catch-up (0: the default)")
+	f.Int(&o.rebuild.SwapAttempts, "swap-attempts", EnvRebuildSwapAttempts, rebuild.SwapAttemptsDefault,
+		"swap attempts before giving up on the locks (0: the default)")
+	f.Int(&o.rebuild.CatchUpRounds, "catch-up-rounds", EnvRebuildCatchUpRounds, rebuild.CatchUpRoundsDefault,
+		"largest number of catch-up rounds before the swap (0: the default)")
+
+	// flag stops at the first argument that is not a flag: take the target from the front or the end.
+	switch {
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
+		o.target, args = args[0], args[1:]
+	case len(args) > 0 && !strings.HasPrefix(args[len(args)-1], "-"):
+		o.target, args = args[len(args)-1], args[:len(args)-1]
+	}
+	if err := f.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.target == "" {
+		return nil, usagef("rebuild: name the target: %s", strings.Join(rebuild.Targets(), " or "))
+	}
+	r := &o.rebuild
+	switch {
+	case r.BatchSize < 0:
+		return nil, usagef("-batch-size must not be negative, got %d", r.BatchSize)
+	case r.Workers < 0:
+		return nil, usagef("-workers must not be negative, got %d", r.Workers)
+	case r.LockTimeout < 0:
+		return nil, usagef("-lock-timeout must not be negative, got %s", r.LockTimeout)
+	case r.LockTimeout > 0 && r.LockTimeout < time.Millisecond:
+		return nil, usagef("-lock-timeout must be at least 1ms, got %s", r.LockTimeout)
+	case r.SwapAttempts < 0:
+		return nil, usagef("-swap-attempts must not be negative, got %d", r.SwapAttempts)
+	case r.CatchUpRounds < 0:
+		return nil, usagef("-catch-up-rounds must not be negative, got %d", r.CatchUpRounds)
+	case o.cleanup && (r.Force || r.KeepShadow):
+		return nil, usagef("-cleanup rebuilds nothing: it takes neither -force nor -keep-shadow")
 	}
 	return o, nil
 }

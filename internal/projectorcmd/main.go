@@ -10,6 +10,7 @@ import (
 	"github.com/netkingdom/userstore"
 	"github.com/netkingdom/userstore/eventstore"
 	"github.com/netkingdom/userstore/projections"
+	"github.com/netkingdom/userstore/projections/rebuild"
 )
 
 // Exit codes of the program.
@@ -17,7 +18,8 @@ const (
 	// ExitOK: the command did what it was asked; run: it stopped on a signal.
 	ExitOK = 0
 	// ExitFailed: the operation failed, or found problems (status: a schema mismatch or parked dead
-	// letters; dead-letters retry/skip: an event failed again or was not parked).
+	// letters; dead-letters retry/skip: an event failed again or was not parked; rebuild: drift without
+	// -force, dead letters, a lost lock, or a signal cancelled it).
 	ExitFailed = 1
 	// ExitUsage: a usage error (unknown command or flag, invalid or missing value) or a connection
 	// error (the database cannot be reached or refuses the login).
@@ -46,6 +48,7 @@ commands:
   dead-letters list    list dead letters
   dead-letters retry   apply a tenant's parked events now
   dead-letters skip    skip a parked event for good, then retry the tenant's others
+  rebuild <target>     rebuild readmodel or audit from the log into shadow tables, verify, swap
 
 "projector <command> -h" lists a command's flags; each flag may be set by its environment variable.
 Exit codes: 0 ok, 1 the operation failed or found problems, 2 usage or connection error.
@@ -78,6 +81,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		err = statusCommand(ctx, rest, &e)
 	case "dead-letters":
 		err = deadLettersCommand(ctx, rest, &e)
+	case "rebuild":
+		err = rebuildCommand(ctx, rest, &e)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.Stdout, usage)
 		return ExitOK
@@ -111,7 +116,7 @@ func exitCode(err error, stderr io.Writer) int {
 // unavailable reports whether err says the database could not be reached.
 func unavailable(err error) bool {
 	return errors.Is(err, projections.ErrUnavailable) || errors.Is(err, eventstore.ErrUnavailable) ||
-		errors.Is(err, userstore.ErrUnavailable)
+		errors.Is(err, userstore.ErrUnavailable) || errors.Is(err, rebuild.ErrUnavailable)
 }
 
 // silentError ends a command with an exit code after it reported the problem itself.

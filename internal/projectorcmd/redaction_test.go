@@ -1,6 +1,7 @@
 package projectorcmd
 
 import (
+	"bytes"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,14 +18,15 @@ import (
 const canary = "canary-Pw-9f1c3e7a"
 
 // TestRedactionCanary: with a canary password in the connection string (or the password file), a
-// refused login, an unreachable server and an unparsable string end every command with exit code 2 and
-// a message that names the cause — never the password or the string; `run` that waits for the database
-// keeps the password out of its logs, /readyz and /metrics.
+// refused login, an unreachable server and an unparsable string end every command (rebuild: in either
+// of its two URLs) with exit code 2 and a message that names the cause — never the password or the
+// string; `run` that waits for the database keeps the password out of its logs, /readyz and /metrics.
 func TestRedactionCanary(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	db := pgtest.Default(t)
 	good := dsn(t, pgtest.EnvProjectorURL, db)
+	goodOwner := dsn(t, pgtest.EnvOwnerURL, db)
 	wrongPassword := withPassword(t, good, canary)
 	u, err := url.Parse(wrongPassword)
 	require.NoError(t, err)
@@ -63,6 +65,28 @@ func TestRedactionCanary(t *testing.T) {
 		res := runMain(t, ctx, map[string]string{EnvOwnerDatabaseURL: c.url}, "migrate")
 		require.Equal(t, ExitUsage, res.code, c.name)
 		require.NotContains(t, res.stdout+res.stderr, canary, c.name)
+
+		// rebuild connects as the owner and as the projector: the bad URL as either, by variable or flag.
+		for _, bad := range []struct{ env, flag string }{
+			{EnvOwnerDatabaseURL, "-owner-database-url"}, {EnvProjectorDatabaseURL, "-database-url"}} {
+			for _, args := range [][]string{{"rebuild", "readmodel"}, {"rebuild", "audit"}, {"rebuild", "-cleanup", "readmodel"}} {
+				vars := map[string]string{EnvOwnerDatabaseURL: goodOwner, EnvProjectorDatabaseURL: good}
+				vars[bad.env] = c.url
+				res := runMain(t, ctx, vars, args...)
+				require.Equal(t, ExitUsage, res.code, "%s: %s: %v", c.name, bad.env, args)
+				require.Contains(t, res.stderr, c.want, "%s: %s: %v", c.name, bad.env, args)
+				require.NotContains(t, res.stdout+res.stderr, canary, "%s: %s: %v", c.name, bad.env, args)
+
+				// By flag (run without runMain, whose log would show the flag's value).
+				delete(vars, bad.env)
+				var stdout, stderr bytes.Buffer
+				code := Main(ctx, append([]string{args[0], bad.flag, c.url}, args[1:]...),
+					&Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }})
+				require.Equal(t, ExitUsage, code, "%s: %s: %v", c.name, bad.flag, args)
+				require.Contains(t, stderr.String(), c.want, "%s: %s: %v", c.name, bad.flag, args)
+				require.NotContains(t, stdout.String()+stderr.String(), canary, "%s: %s: %v", c.name, bad.flag, args)
+			}
+		}
 	}
 
 	// The password from a file: the same.
@@ -70,6 +94,11 @@ func TestRedactionCanary(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(canary+"\n"), 0o600))
 	fileVars := map[string]string{EnvProjectorDatabaseURL: withoutPassword(t, good), EnvProjectorPasswordFile: file}
 	res := runMain(t, ctx, fileVars, "status")
+	require.Equal(t, ExitUsage, res.code)
+	require.Contains(t, res.stderr, "SQLSTATE 28P01")
+	require.NotContains(t, res.stdout+res.stderr, canary)
+	res = runMain(t, ctx, map[string]string{EnvOwnerDatabaseURL: withoutPassword(t, goodOwner), EnvOwnerPasswordFile: file,
+		EnvProjectorDatabaseURL: good}, "rebuild", "readmodel")
 	require.Equal(t, ExitUsage, res.code)
 	require.Contains(t, res.stderr, "SQLSTATE 28P01")
 	require.NotContains(t, res.stdout+res.stderr, canary)
