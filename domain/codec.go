@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+	"time"
 )
 
 // Codec errors. Decode returns them wrapped; match them with errors.Is.
@@ -83,10 +85,13 @@ func Register[E Event](r *Registry, stream StreamType, version int, upcasters ..
 			dec := json.NewDecoder(bytes.NewReader(payload))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&e); err != nil {
-				return nil, err
+				return nil, payloadError(err)
 			}
 			if _, err := dec.Token(); err != io.EOF {
 				return nil, errors.New("trailing data after the payload")
+			}
+			if !writableTime(e.OccurredAt()) {
+				return nil, errors.New(`the time "at" is out of range`)
 			}
 			return e, nil
 		},
@@ -232,3 +237,31 @@ func Decode(enc Encoded) (Event, error) { return events.Decode(enc) }
 
 // EventStream returns the stream type a built-in event type belongs to.
 func EventStream(eventType string) (StreamType, bool) { return events.StreamOf(eventType) }
+
+// payloadError describes why a payload did not decode without quoting any of it: the payload is
+// personal data, and the error ends up in dead letters and logs (logcodec.Recorded promises as much).
+// encoding/json's errors repeat the offending value or key.
+func payloadError(err error) error {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("not valid JSON (at byte %d)", syntax.Offset)
+	case errors.As(err, &typ):
+		kind, _, _ := strings.Cut(typ.Value, " ")
+		return fmt.Errorf("a JSON %s where field %q needs a %s", kind, typ.Field, typ.Type)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the payload is empty or cut short")
+	}
+	return errors.New("an unknown field, or a value that does not parse (a time, a UUID, …)")
+}
+
+// writableTime reports whether t can be encoded again, as it is and in UTC: a decoded time with an
+// offset of 24 hours or more, or a year outside 0–9999, cannot, and would fail Encode and the outbox.
+func writableTime(t time.Time) bool {
+	_, err := t.MarshalText()
+	_, errUTC := t.UTC().MarshalText()
+	return err == nil && errUTC == nil
+}

@@ -482,11 +482,8 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 		p = &userstore.ListAuditParams{}
 	}
 	return read(s, ctx, func(td *tenantData) (*userstore.Page[userstore.AuditRecord], error) {
-		if p.TargetID != uuid.Nil && p.TargetType == "" {
-			return nil, userstore.Invalid("target_type", "is required with target_id")
-		}
-		if !p.Since.IsZero() && !p.Until.IsZero() && p.Until.Before(p.Since) {
-			return nil, userstore.Invalid("until", "must not be before since")
+		if err := engine.ValidateAuditParams(p); err != nil {
+			return nil, err
 		}
 		limit, err := engine.PageLimit(p.ListOpts)
 		if err != nil {

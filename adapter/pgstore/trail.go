@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/netkingdom/userstore"
@@ -77,11 +76,8 @@ func (s *Store) ListAuditRecords(ctx context.Context, p *userstore.ListAuditPara
 	if p == nil {
 		p = &userstore.ListAuditParams{}
 	}
-	if p.TargetID != uuid.Nil && p.TargetType == "" {
-		return nil, userstore.Invalid("target_type", "is required with target_id")
-	}
-	if !p.Since.IsZero() && !p.Until.IsZero() && p.Until.Before(p.Since) {
-		return nil, userstore.Invalid("until", "must not be before since")
+	if err := engine.ValidateAuditParams(p); err != nil {
+		return nil, err
 	}
 	limit, err := engine.PageLimit(p.ListOpts)
 	if err != nil {
