@@ -45,7 +45,7 @@ func ExampleRunner_CatchUp() {
 	if err != nil {
 		panic(err)
 	}
-	runner, err := projections.New(pool, store, []projections.Projection{audit.New()}, nil)
+	runner, err := projections.New(pool, store, []projections.Projection{audit.New(nil)}, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -458,7 +458,7 @@ func (h *hookedBatch) Apply(ctx context.Context, tx pgx.Tx, ev *eventstore.Recor
 func (h *hookedBatch) Flush(ctx context.Context, tx pgx.Tx) error { return h.inner.Flush(ctx, tx) }
 
 func withHook(hook func(ctx context.Context, tx pgx.Tx, ev *eventstore.RecordedEvent) error) []projections.Projection {
-	return []projections.Projection{&hooked{Projection: audit.New(), hook: hook}}
+	return []projections.Projection{&hooked{Projection: audit.New(nil), hook: hook}}
 }
 
 // testLogger logs the runner's warnings into the test's output.

@@ -115,7 +115,7 @@ func TestCollectorLagAndCounters(t *testing.T) {
 	g.steps(t, ctx, 60)
 	appended := float64(g.appended.Load())
 
-	r := e.runner(t, "metrics-lag", []projections.Projection{audit.New()},
+	r := e.runner(t, "metrics-lag", []projections.Projection{audit.New(nil)},
 		&projections.Config{BatchSize: 10, Logger: testLogger(t)})
 	reg := newCollector(t, r)
 
@@ -217,7 +217,7 @@ func TestCollectorFailedBatches(t *testing.T) {
 	g := newGen(e.app, seed(t))
 	g.addTenants(t, ctx, 3)
 
-	proj := &failingFlush{Projection: audit.New()}
+	proj := &failingFlush{Projection: audit.New(nil)}
 	proj.fail.Store(true)
 	r := e.runner(t, "metrics-failed", []projections.Projection{proj}, &projections.Config{Logger: testLogger(t)})
 	reg := newCollector(t, r)
@@ -243,7 +243,7 @@ func TestCollectorHorizon(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	e := setup(t)
-	r := e.runner(t, "metrics-horizon", []projections.Projection{audit.New()}, &projections.Config{Logger: testLogger(t)})
+	r := e.runner(t, "metrics-horizon", []projections.Projection{audit.New(nil)}, &projections.Config{Logger: testLogger(t)})
 	reg := newCollector(t, r)
 
 	name := "metrics-holder-" + uuid.NewString()[:8]
@@ -279,7 +279,7 @@ func TestCollectorHorizon(t *testing.T) {
 func TestCollectorStatusDown(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	r := e.runner(t, "metrics-down", []projections.Projection{audit.New()}, &projections.Config{Logger: testLogger(t)})
+	r := e.runner(t, "metrics-down", []projections.Projection{audit.New(nil)}, &projections.Config{Logger: testLogger(t)})
 	c, err := projections.NewCollector(r, &projections.CollectorConfig{
 		StatusFunc: func(context.Context) (*projections.StatusResult, error) { return nil, projections.ErrUnavailable },
 	})
@@ -305,7 +305,7 @@ func ExampleNewCollector() {
 	if err != nil {
 		panic(err)
 	}
-	runner, err := projections.New(pool, store, []projections.Projection{audit.New()}, nil)
+	runner, err := projections.New(pool, store, []projections.Projection{audit.New(nil)}, nil)
 	if err != nil {
 		panic(err)
 	}

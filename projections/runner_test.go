@@ -30,8 +30,8 @@ func TestCatchUpAndStatus(t *testing.T) {
 	g.steps(t, ctx, 150)
 
 	cfg := &projections.Config{BatchSize: 7, Workers: 3, Logger: testLogger(t)}
-	r1 := e.runner(t, "catch-up-1", []projections.Projection{audit.New()}, cfg)
-	r2 := e.runner(t, "catch-up-2", []projections.Projection{audit.New()}, cfg)
+	r1 := e.runner(t, "catch-up-1", []projections.Projection{audit.New(nil)}, cfg)
+	r2 := e.runner(t, "catch-up-2", []projections.Projection{audit.New(nil)}, cfg)
 
 	before, err := r1.Status(ctx)
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestRunFollowsAndStops(t *testing.T) {
 	e := setup(t)
 	g := newGen(e.app, seed(t))
 	tenants := g.addTenants(t, ctx, 5)
-	r := e.runner(t, "run-follows", []projections.Projection{audit.New()},
+	r := e.runner(t, "run-follows", []projections.Projection{audit.New(nil)},
 		&projections.Config{PollIntervalMin: time.Hour, PollIntervalMax: time.Hour, Logger: testLogger(t)})
 	stop := start(t, ctx, r)
 
@@ -159,7 +159,7 @@ func TestExactlyOnceKilledByCancel(t *testing.T) {
 	t.Logf("%d of %d rounds were killed in the middle of a batch", midBatch, rounds)
 	require.Positive(t, midBatch)
 
-	final := newRunner(t, pool, []projections.Projection{audit.New()}, nil)
+	final := newRunner(t, pool, []projections.Projection{audit.New(nil)}, nil)
 	require.NoError(t, final.CatchUp(ctx))
 	requireExactlyOnce(t, ctx, e, final, g.tenantIDs())
 }
@@ -220,7 +220,7 @@ func TestExactlyOnceKilledByTerminate(t *testing.T) {
 	t.Logf("terminated %d backends mid-batch and %d from outside", selfKills.Load(), outside)
 	require.Positive(t, selfKills.Load())
 	// Check on a pool of its own: the runner's pool may still hold connections terminated while idle.
-	check := e.runner(t, "kill-terminate-check", []projections.Projection{audit.New()}, nil)
+	check := e.runner(t, "kill-terminate-check", []projections.Projection{audit.New(nil)}, nil)
 	requireExactlyOnce(t, ctx, e, check, g.tenantIDs())
 }
 
@@ -334,7 +334,7 @@ func TestNewValidates(t *testing.T) {
 	pool := e.projectorPool(t, "validate")
 	st, err := eventstore.New(pool, nil)
 	require.NoError(t, err)
-	ok := []projections.Projection{audit.New()}
+	ok := []projections.Projection{audit.New(nil)}
 
 	for field, cfg := range map[string]*projections.Config{
 		"Config.BatchSize":       {BatchSize: eventstore.ReadLimitMax + 1},
@@ -350,7 +350,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	_, err = projections.New(pool, st, nil, nil)
 	require.Error(t, err)
-	_, err = projections.New(pool, st, []projections.Projection{audit.New(), audit.New()}, nil)
+	_, err = projections.New(pool, st, []projections.Projection{audit.New(nil), audit.New(nil)}, nil)
 	require.ErrorContains(t, err, "twice")
 	_, err = projections.New(pool, st, []projections.Projection{named{"Bad Name", 1}}, nil)
 	require.ErrorContains(t, err, "name")
@@ -402,7 +402,7 @@ func TestHungProjectorLosesItsPartition(t *testing.T) {
 	stopA := start(t, ctx, a)
 	waitFor(t, "the first runner to hang in a batch", hung.Load)
 
-	b := e.runner(t, "healthy", []projections.Projection{audit.New()}, &projections.Config{PollIntervalMax: 50 * time.Millisecond, Logger: testLogger(t)})
+	b := e.runner(t, "healthy", []projections.Projection{audit.New(nil)}, &projections.Config{PollIntervalMax: 50 * time.Millisecond, Logger: testLogger(t)})
 	stopB := start(t, ctx, b)
 	waitCaughtUp(t, ctx, b)
 	close(release)

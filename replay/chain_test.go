@@ -154,7 +154,7 @@ func TestVerifyChainLagSkipsAndParks(t *testing.T) {
 	pool := db.Pool(t, pgtest.Projector)
 	es, err := eventstore.New(pool, nil)
 	require.NoError(t, err)
-	runner, err := projections.New(pool, es, []projections.Projection{audit.New()},
+	runner, err := projections.New(pool, es, []projections.Projection{audit.New(nil)},
 		&projections.Config{RetryBackoffMin: time.Hour, RetryBackoffMax: time.Hour})
 	require.NoError(t, err)
 	require.NoError(t, runner.CatchUp(ctx))

@@ -64,7 +64,7 @@ func catchUp(t *testing.T, ctx context.Context, db *pgtest.Database) {
 	pool := db.Pool(t, pgtest.Projector)
 	es, err := eventstore.New(pool, nil)
 	require.NoError(t, err)
-	r, err := projections.New(pool, es, []projections.Projection{audit.New()}, &projections.Config{BatchSize: 7})
+	r, err := projections.New(pool, es, []projections.Projection{audit.New(nil)}, &projections.Config{BatchSize: 7})
 	require.NoError(t, err)
 	require.NoError(t, r.CatchUp(ctx))
 }

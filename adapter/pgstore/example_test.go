@@ -83,7 +83,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	runner, err := projections.New(projector, events, []projections.Projection{audit.New()}, nil)
+	runner, err := projections.New(projector, events, []projections.Projection{audit.New(nil)}, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -76,7 +76,7 @@ func withProjector(t *testing.T, db *pgtest.Database, s *pgstore.Store) *project
 	events, err := eventstore.New(proj, nil)
 	require.NoError(t, err)
 	// PollIntervalMax bounds the wait for a wake-up that comes while a partition is in flight.
-	r, err := projections.New(proj, events, []projections.Projection{audit.New()},
+	r, err := projections.New(proj, events, []projections.Projection{audit.New(nil)},
 		&projections.Config{PollIntervalMax: 50 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

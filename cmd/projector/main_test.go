@@ -152,7 +152,7 @@ func TestSignals(t *testing.T) {
 	require.NoError(t, err)
 	relay, err := outbox.New(nil)
 	require.NoError(t, err)
-	r, err := projections.New(pool, es, []projections.Projection{audit.New(), relay}, nil)
+	r, err := projections.New(pool, es, []projections.Projection{audit.New(nil), relay}, nil)
 	require.NoError(t, err)
 
 	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM} {

@@ -72,7 +72,7 @@ func setup(t *testing.T, tenants int) *fixture {
 	pool := db.Pool(t, pgtest.Projector)
 	es, err := eventstore.New(pool, nil)
 	require.NoError(t, err)
-	runner, err := projections.New(pool, es, []projections.Projection{audit.New()}, nil)
+	runner, err := projections.New(pool, es, []projections.Projection{audit.New(nil)}, nil)
 	require.NoError(t, err)
 	require.NoError(t, runner.CatchUp(ctx))
 	f.cli = &cli{vars: map[string]string{envDatabaseURL: databaseURL(t, db, pgtest.EnvProjectorURL)}}

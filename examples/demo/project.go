@@ -30,7 +30,7 @@ func project(ctx context.Context, p *pools, r *report) error {
 	if err != nil {
 		return fmt.Errorf("create the outbox relay: %w", err)
 	}
-	runner, err := projections.New(p.projector, events, []projections.Projection{audit.New(), relay}, nil)
+	runner, err := projections.New(p.projector, events, []projections.Projection{audit.New(nil), relay}, nil)
 	if err != nil {
 		return fmt.Errorf("create the projector: %w", err)
 	}

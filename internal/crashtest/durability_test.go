@@ -232,7 +232,7 @@ func newRunner(t *testing.T, pool *pgxpool.Pool) *projections.Runner {
 	require.NoError(t, err)
 	relay, err := outbox.New(nil)
 	require.NoError(t, err)
-	r, err := projections.New(pool, es, []projections.Projection{audit.New(), relay}, &projections.Config{
+	r, err := projections.New(pool, es, []projections.Projection{audit.New(nil), relay}, &projections.Config{
 		Workers: 2, PollIntervalMax: 200 * time.Millisecond, TxIdleTimeout: 10 * time.Second,
 	})
 	require.NoError(t, err)

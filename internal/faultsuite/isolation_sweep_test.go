@@ -272,7 +272,7 @@ func populate(t *testing.T, ctx context.Context, w *sweepWorld, s userstore.Stor
 	proj := w.db.Pool(t, pgtest.Projector)
 	events, err := eventstore.New(proj, nil)
 	require.NoError(t, err)
-	r, err := projections.New(proj, events, []projections.Projection{audit.New(), poison{tenants: tenants}},
+	r, err := projections.New(proj, events, []projections.Projection{audit.New(nil), poison{tenants: tenants}},
 		&projections.Config{PollIntervalMax: 50 * time.Millisecond})
 	require.NoError(t, err)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

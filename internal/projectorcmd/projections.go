@@ -43,7 +43,7 @@ func projectionsFor(ctx context.Context, o *projectionOptions, log *slog.Logger)
 		}
 		switch name {
 		case audit.Name:
-			out = append(out, audit.New())
+			out = append(out, audit.New(nil))
 		case outbox.Name:
 			relay, err := outbox.New(&outbox.Config{Topic: o.outboxTopic})
 			if err != nil {

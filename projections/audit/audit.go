@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ const (
 
 // Projection is the audit projection. It holds no state between batches and is safe for concurrent use.
 type Projection struct {
-	// sqlLast and sqlInsert are the statements on the projection's table (see WithTable).
+	// sqlLast and sqlInsert are the statements on the projection's table (see Config).
 	sqlLast, sqlInsert string
 }
 
@@ -34,50 +35,39 @@ var (
 	_ projections.BatchApplier = (*batch)(nil)
 )
 
-// Option configures the audit projection (New).
-type Option func(*options)
-
-type options struct {
-	schema, table string
-}
-
 // Table defaults: the audit projection writes userstore.audit_records.
 const (
 	SchemaDefault = "userstore"
 	TableDefault  = "audit_records"
 )
 
-// WithTable makes the projection write its records into schema.table instead of
-// userstore.audit_records: a table of the same definition (columns, constraints), such as the shadow
-// table a rebuild projects into (projections/rebuild). Empty names keep their defaults.
-//
-// The projection's Name and Version stay those of the live projection, which key its checkpoints, dead
-// letters and partition locks: a projection that writes another table must run under a name (or
-// version) of its own — wrap it and override Name and Version, as projections/rebuild does — or it
-// would share the live projection's checkpoints.
-func WithTable(schema, table string) Option {
-	return func(o *options) {
-		if schema != "" {
-			o.schema = schema
-		}
-		if table != "" {
-			o.table = table
-		}
-	}
+// Config configures the audit projection. The zero value (and a nil *Config) is valid: the projection
+// writes userstore.audit_records.
+type Config struct {
+	// Schema and Table name the table the records go to instead of userstore.audit_records: a table of
+	// the same definition (columns, constraints), such as the shadow table a rebuild projects into
+	// (projections/rebuild). Default: SchemaDefault and TableDefault.
+	//
+	// The projection's Name and Version stay those of the live projection, which key its checkpoints,
+	// dead letters and partition locks: a projection that writes another table must run under a name
+	// (or version) of its own — wrap it and override Name and Version, as projections/rebuild does — or
+	// it would share the live projection's checkpoints.
+	Schema string
+	Table  string
 }
 
-// New returns the audit projection; by default it writes userstore.audit_records.
-func New(opts ...Option) *Projection {
-	o := options{schema: SchemaDefault, table: TableDefault}
-	for _, opt := range opts {
-		opt(&o)
+// New returns the audit projection; cfg may be nil.
+func New(cfg *Config) *Projection {
+	schema, table := SchemaDefault, TableDefault
+	if cfg != nil {
+		schema, table = cmp.Or(cfg.Schema, schema), cmp.Or(cfg.Table, table)
 	}
-	table := pgx.Identifier{o.schema, o.table}.Sanitize()
-	return &Projection{sqlLast: lastSQL(table), sqlInsert: insertSQL(table)}
+	ident := pgx.Identifier{schema, table}.Sanitize()
+	return &Projection{sqlLast: lastSQL(ident), sqlInsert: insertSQL(ident)}
 }
 
 // defaultProjection holds the statements on userstore.audit_records.
-var defaultProjection = New()
+var defaultProjection = New(nil)
 
 // statements returns the projection with its statements: a zero Projection writes the default table.
 func (p *Projection) statements() *Projection {

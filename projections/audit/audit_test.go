@@ -36,7 +36,7 @@ func runner(t *testing.T, db *pgtest.Database, cfg *projections.Config) *project
 	pool := db.Pool(t, pgtest.Projector)
 	st, err := eventstore.New(pool, nil)
 	require.NoError(t, err)
-	r, err := projections.New(pool, st, []projections.Projection{audit.New()}, cfg)
+	r, err := projections.New(pool, st, []projections.Projection{audit.New(nil)}, cfg)
 	require.NoError(t, err)
 	return r
 }
@@ -190,7 +190,7 @@ func TestSecurity(t *testing.T) {
 		}
 		appendEvents(t, ctx, app, tenant, domain.StreamTenant, tenant, evs...)
 	}
-	p := audit.New()
+	p := audit.New(nil)
 	for tenant, n := range counts {
 		var events []eventstore.RecordedEvent
 		deadline := time.Now().Add(time.Minute)

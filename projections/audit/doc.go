@@ -12,7 +12,7 @@
 // the tenant's chain has one writer at a time; the table's constraints back that up: one record per
 // event, one per sequence, and no gap (a foreign key to the previous sequence).
 //
-//	runner, err := projections.New(projectorPool, projectorStore, []projections.Projection{audit.New()}, nil)
+//	runner, err := projections.New(projectorPool, projectorStore, []projections.Projection{audit.New(nil)}, nil)
 //
 // [Read] reads a tenant's records back in sequence order.
 package audit

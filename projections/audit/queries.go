@@ -1,6 +1,6 @@
 package audit
 
-// The statements of the projection, on its table: userstore.audit_records, or the table of WithTable
+// The statements of the projection, on its table: userstore.audit_records, or the table of Config
 // (table is a quoted, schema-qualified identifier).
 
 // lastSQL reads the end of a tenant's chain: its record with the highest sequence (a backward scan of

@@ -57,7 +57,7 @@ func (r *run) audit(ctx context.Context) error {
 	if err := r.p.Projector.QueryRow(ctx, sqlShadowVersion, shadowAuditName).Scan(&version); err != nil {
 		return translate("pick the shadow projection's version", err)
 	}
-	proj := &shadowAudit{Projection: audit.New(audit.WithTable(r.schema, auditTable.name)), version: version}
+	proj := &shadowAudit{Projection: audit.New(&audit.Config{Schema: r.schema, Table: auditTable.name}), version: version}
 	store, err := eventstore.New(r.p.Projector, &eventstore.Config{Logger: r.log})
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)

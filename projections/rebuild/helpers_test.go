@@ -71,7 +71,7 @@ func (e *env) auditRunner(t *testing.T, cfg *projections.Config) *projections.Ru
 	pool := e.db.Pool(t, pgtest.Projector)
 	st, err := eventstore.New(pool, nil)
 	require.NoError(t, err)
-	r, err := projections.New(pool, st, []projections.Projection{audit.New()}, cfg)
+	r, err := projections.New(pool, st, []projections.Projection{audit.New(nil)}, cfg)
 	require.NoError(t, err)
 	return r
 }
