@@ -108,7 +108,7 @@ func (s *Store) appendOwnTx(ctx context.Context, b *appendBatch) (*AppendResult,
 	batch := &pgx.Batch{}
 	batch.Queue(sqlBeginRepeatableRead)
 	batch.Queue(sqlSetAppendLocals, p.TenantID.String())
-	s.queueAppend(batch, b, &res)
+	s.queueAppend(batch, b, &res, nil)
 	batch.Queue(sqlCommit)
 	err = translateError("append", conn.SendBatch(ctx, batch).Close(), b.conflict(), true)
 
@@ -153,16 +153,60 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, params *AppendParams) (
 	var res *AppendResult
 	batch := &pgx.Batch{}
 	batch.Queue(sqlSetAppendLocals, params.TenantID.String())
-	s.queueAppend(batch, b, &res)
+	s.queueAppend(batch, b, &res, nil)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, translateError("append", err, b.conflict(), false)
 	}
 	return res, nil
 }
 
+// QueueAppend queues into batch the statements AppendTx sends, for a caller that sends them in its own
+// transaction together with statements of its own, in one round trip (pgx.Tx.SendBatch or a connection
+// inside BEGIN … COMMIT). Invalid params are an ErrValidation before anything is queued. Once the
+// batch's results are read (BatchResults.Close), done receives the result; when the append fails,
+// Close returns its error instead, translated as AppendTx's are (a *VersionConflictError for a failed
+// expected-version check or a lost race, which leaves the transaction aborted), and done is not called.
+// The transaction must be REPEATABLE READ or SERIALIZABLE (ErrIsolation otherwise, and nothing is
+// written); the statements scope it to params.TenantID and set synchronous_commit on, as AppendTx does.
+// A nil done is valid.
+func (s *Store) QueueAppend(batch *pgx.Batch, params *AppendParams, done func(*AppendResult) error) error {
+	b, err := s.prepareAppend(params)
+	if err != nil {
+		return err
+	}
+	if batch == nil {
+		return invalid("batch", "must not be nil")
+	}
+	queueTranslated(batch, "append", sqlSetAppendLocals, params.TenantID.String())
+	var res *AppendResult
+	s.queueAppend(batch, b, &res, func(err error) error {
+		if err != nil {
+			return translateError("append", err, b.conflict(), false)
+		}
+		if done != nil {
+			return done(res)
+		}
+		return nil
+	})
+	return nil
+}
+
+// queueTranslated queues a statement whose rows are ignored and whose error, when it fails, is returned
+// translated (a batch's error is otherwise returned as the driver's).
+func queueTranslated(batch *pgx.Batch, op, sql string, args ...any) {
+	batch.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		rows.Close()
+		return translateError(op, rows.Err(), nil, false)
+	})
+}
+
 // queueAppend queues the append statement; its callback stores the result in *out or returns the
-// translated error (a version conflict when the condition failed).
-func (s *Store) queueAppend(batch *pgx.Batch, b *appendBatch, out **AppendResult) {
+// error (a version conflict when the condition failed). When then is not nil, the callback ends with
+// then(err): err is the statement's driver error (nil on success), for then to translate.
+func (s *Store) queueAppend(batch *pgx.Batch, b *appendBatch, out **AppendResult, then func(error) error) {
+	if then == nil {
+		then = func(err error) error { return err }
+	}
 	p := b.params
 	batch.Queue(sqlAppend,
 		p.TenantID, p.StreamID, p.StreamType, p.Expected.sqlKind(), p.Expected.version, b.partition,
@@ -175,7 +219,7 @@ func (s *Store) queueAppend(batch *pgx.Batch, b *appendBatch, out **AppendResult
 			xid         string
 		)
 		if err := row.Scan(&current, &isolationOK, &positions, &xid); err != nil {
-			return err
+			return then(err)
 		}
 		if !isolationOK {
 			return fmt.Errorf("eventstore: append to stream %s: %w", p.StreamID, ErrIsolation)
@@ -197,7 +241,7 @@ func (s *Store) queueAppend(batch *pgx.Batch, b *appendBatch, out **AppendResult
 			TransactionID: txid,
 			Partition:     b.partition,
 		}
-		return nil
+		return then(nil)
 	})
 }
 
@@ -239,36 +283,76 @@ func (s *Store) ReadStreamTx(ctx context.Context, tx pgx.Tx, params *ReadStreamP
 	return s.readStream(ctx, tx, params)
 }
 
+// QueueReadStream queues into batch the statements ReadStreamTx sends, for a caller that sends them in
+// its own transaction together with statements of its own, in one round trip. Invalid params are an
+// ErrValidation before anything is queued. Once the batch's results are read (BatchResults.Close), done
+// receives the result; when the read fails, Close returns its error instead, translated as
+// ReadStreamTx's are, and done is not called. The statements scope the transaction to params.TenantID.
+func (s *Store) QueueReadStream(batch *pgx.Batch, params *ReadStreamParams, done func(*ReadStreamResult) error) error {
+	if batch == nil {
+		return invalid("batch", "must not be nil")
+	}
+	if done == nil {
+		return invalid("done", "must not be nil")
+	}
+	return queueReadStream(batch, params, true, func(res *ReadStreamResult, err error) error {
+		if err != nil {
+			return translateError("read stream", err, nil, false)
+		}
+		return done(res)
+	})
+}
+
 func (s *Store) readStream(ctx context.Context, q querier, p *ReadStreamParams) (*ReadStreamResult, error) {
+	var res *ReadStreamResult
+	batch := &pgx.Batch{}
+	err := queueReadStream(batch, p, false, func(r *ReadStreamResult, err error) error {
+		res = r
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := q.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, translateError("read stream", err, nil, false)
+	}
+	return res, nil
+}
+
+// queueReadStream validates p and queues its read; then receives the result, or the driver's error of
+// the read. translated: a failed set_config fails the batch with a translated error (otherwise with
+// the driver's, for the caller to translate); then is not called then.
+func queueReadStream(batch *pgx.Batch, p *ReadStreamParams, translated bool, then func(*ReadStreamResult, error) error) error {
 	switch {
 	case p == nil:
-		return nil, invalid("ReadStreamParams", "must not be nil")
+		return invalid("ReadStreamParams", "must not be nil")
 	case p.TenantID == uuid.Nil:
-		return nil, invalid("TenantID", "must not be empty")
+		return invalid("TenantID", "must not be empty")
 	case p.StreamID == uuid.Nil:
-		return nil, invalid("StreamID", "must not be empty")
+		return invalid("StreamID", "must not be empty")
 	case p.FromVersion < 0:
-		return nil, invalid("FromVersion", "must not be negative, got %d", p.FromVersion)
+		return invalid("FromVersion", "must not be negative, got %d", p.FromVersion)
 	case p.Limit < 0:
-		return nil, invalid("Limit", "must not be negative, got %d", p.Limit)
+		return invalid("Limit", "must not be negative, got %d", p.Limit)
 	}
 	var limit *int64
 	if p.Limit > 0 {
 		l := int64(p.Limit)
 		limit = &l
 	}
-	res := &ReadStreamResult{}
-	batch := &pgx.Batch{}
-	batch.Queue(sqlSetTenant, p.TenantID.String())
-	batch.Queue(sqlReadStream, p.TenantID, p.StreamID, p.FromVersion, limit).Query(func(rows pgx.Rows) error {
-		var err error
-		res.Events, err = scanEvents(rows, p.Limit)
-		return err
-	})
-	if err := q.SendBatch(ctx, batch).Close(); err != nil {
-		return nil, translateError("read stream", err, nil, false)
+	if translated {
+		queueTranslated(batch, "read stream", sqlSetTenant, p.TenantID.String())
+	} else {
+		batch.Queue(sqlSetTenant, p.TenantID.String())
 	}
-	return res, nil
+	batch.Queue(sqlReadStream, p.TenantID, p.StreamID, p.FromVersion, limit).Query(func(rows pgx.Rows) error {
+		events, err := scanEvents(rows, p.Limit)
+		if err != nil {
+			return then(nil, err)
+		}
+		return then(&ReadStreamResult{Events: events}, nil)
+	})
+	return nil
 }
 
 // ReadAll reads a page of the log in (transaction id, global position) order after params.After,

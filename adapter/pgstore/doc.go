@@ -7,9 +7,12 @@
 // Every mutation runs the engine's prepared operation in one REPEATABLE READ transaction scoped to its
 // tenant with set_config('userstore.tenant_id', …, true) — never a session SET — and with
 // synchronous_commit on. In that transaction it loads the aggregates' streams from the event log
-// (package eventstore), appends the decided events (eventstore.AppendTx), sets the inline read model
+// (package eventstore), appends the decided events (eventstore.QueueAppend), sets the inline read model
 // (one table per area; each row is the aggregate state's View()), takes and releases the uniqueness
-// claims, and records the idempotency key with its result. All of it commits, or none of it does.
+// claims, and records the idempotency key with its result. All of it commits, or none of it does. The
+// transaction costs three round trips (docs/adr/0010): BEGIN with the settings, the idempotency lookup
+// and every stream the operation planned to read (engine.Planner); then the guards, claims, appends,
+// read rows and the idempotency record; then COMMIT.
 //
 // A transaction that fails for a reason a re-run may cure — a serialization failure (40001), a
 // deadlock (40P01), an append that lost the race for a stream's next version, a concurrent request with

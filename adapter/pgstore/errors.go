@@ -53,6 +53,16 @@ type retryError struct {
 
 func (e *retryError) Error() string { return "pgstore: transaction must be re-run (" + e.cause + ")" }
 
+// internalError is an inconsistency the store found in its own work — a bug, neither the database's
+// nor the caller's. translate passes it through as it is.
+type internalError struct{ msg string }
+
+func (e *internalError) Error() string { return "pgstore: " + e.msg }
+
+func internalf(format string, args ...any) error {
+	return &internalError{msg: fmt.Sprintf(format, args...)}
+}
+
 // errClaimTaken is a claim (or a tenant slug) another stream holds, found by the unique constraint of
 // its table: the caller turns it into the *userstore.DuplicateError of the claim's kind.
 var errClaimTaken = errors.New("pgstore: claim held by another stream")
@@ -196,6 +206,7 @@ func translatePg(op, code, constraint string) error {
 // isOwn reports whether err needs no translation: the store's own errors and the protocol's.
 func isOwn(err error) bool {
 	var (
+		internal   *internalError
 		retry      *retryError
 		validation *userstore.ValidationError
 		duplicate  *userstore.DuplicateError
@@ -203,7 +214,7 @@ func isOwn(err error) bool {
 		pre        *userstore.PreconditionError
 		schema     *userstore.SchemaMismatchError
 	)
-	return errors.As(err, &retry) || errors.Is(err, errClaimTaken) || errors.As(err, &validation) ||
+	return errors.As(err, &internal) || errors.As(err, &retry) || errors.Is(err, errClaimTaken) || errors.As(err, &validation) ||
 		errors.As(err, &duplicate) || errors.As(err, &version) || errors.As(err, &pre) || errors.As(err, &schema) ||
 		errors.Is(err, userstore.ErrNotFound) || errors.Is(err, userstore.ErrConflict) ||
 		errors.Is(err, userstore.ErrIdempotencyConflict) || errors.Is(err, userstore.ErrTenantRequired) ||

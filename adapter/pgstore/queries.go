@@ -10,6 +10,11 @@ import "github.com/netkingdom/userstore/projections/readmodel"
 
 // --- transactions ------------------------------------------------------------------------------------
 
+// sqlBeginWrite opens a mutation's transaction; it is sent in one batch with sqlSetTxLocals and the
+// operation's planned reads (docs/adr/0010). The snapshot is taken by sqlSetTxLocals, the batch's first
+// statement after BEGIN, so every read of the batch sees the same committed state.
+const sqlBeginWrite = `BEGIN ISOLATION LEVEL REPEATABLE READ`
+
 // sqlSetTxLocals scopes a mutation's transaction to its tenant and makes its commit wait for the WAL
 // flush; both are transaction-local (is_local = true), never a session SET.
 const sqlSetTxLocals = `SELECT set_config('userstore.tenant_id', $1::text, true),
@@ -31,37 +36,33 @@ const sqlRollback = `ROLLBACK`
 
 // --- idempotency -------------------------------------------------------------------------------------
 
-// sqlIdempotencyReserve returns the committed record of a key, or — when there is none — reserves the
-// key for this transaction with a row whose result is NULL (the data-modifying CTE always runs). A
-// concurrent transaction that reserved the same key makes the insert wait for it; if it commits, the
-// insert fails with 23505 on idempotency_keys_pkey and the mutation is re-run, and then finds the
-// winner's record; if it rolls back, the insert goes through. Only committed records are ever found,
-// and they always hold a result.
-const sqlIdempotencyReserve = `
-WITH found AS (
-    SELECT k.operation, k.request_hash, k.result::text AS result_text
-      FROM userstore.idempotency_keys AS k
-     WHERE k.tenant_id = $1::uuid AND k.key = $2::text
-), reserved AS (
-    INSERT INTO userstore.idempotency_keys (tenant_id, key, operation, request_hash)
-    SELECT $1::uuid, $2::text, $3::text, $4::text
-     WHERE NOT EXISTS (SELECT 1 FROM found)
-    RETURNING 1
-)
-SELECT found.operation, found.request_hash, coalesce(found.result_text, 'null') FROM found`
+// sqlIdempotencyFind returns the committed record of a key in the transaction's snapshot. Records are
+// written with their result in the transaction of their mutation, so a committed record always has one.
+const sqlIdempotencyFind = `
+SELECT k.operation, k.request_hash, coalesce(k.result::text, 'null')
+  FROM userstore.idempotency_keys AS k
+ WHERE k.tenant_id = $1::uuid AND k.key = $2::text`
 
-// sqlIdempotencySave records the result on the transaction's reservation (or inserts the record when
-// there was none).
-const sqlIdempotencySave = `
-WITH saved AS (
-    UPDATE userstore.idempotency_keys AS k
-       SET result = $5::jsonb
-     WHERE k.tenant_id = $1::uuid AND k.key = $2::text AND k.result IS NULL
-    RETURNING 1
-)
+// sqlIdempotencyInsert records a key with its result; it is the first write of the mutation's last
+// batch (docs/adr/0010). A concurrent transaction that inserted the same key makes it wait; if that one
+// commits, this fails with 23505 on idempotency_keys_pkey before any claim of this batch is tried, and
+// the mutation is re-run and finds the winner's record.
+const sqlIdempotencyInsert = `
 INSERT INTO userstore.idempotency_keys (tenant_id, key, operation, request_hash, result)
-SELECT $1::uuid, $2::text, $3::text, $4::text, $5::jsonb
- WHERE NOT EXISTS (SELECT 1 FROM saved)`
+VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::jsonb)`
+
+// sqlIdempotencyReserve reserves a key (a row without a result) ahead of a claim that must be sent
+// before the mutation's result is known; sqlIdempotencySave then records the result on it. Only
+// mutations that send writes before their last batch need it (docs/adr/0010).
+const sqlIdempotencyReserve = `
+INSERT INTO userstore.idempotency_keys (tenant_id, key, operation, request_hash)
+VALUES ($1::uuid, $2::text, $3::text, $4::text)`
+
+// sqlIdempotencySave records the result on the transaction's reservation.
+const sqlIdempotencySave = `
+UPDATE userstore.idempotency_keys AS k
+   SET result = $3::jsonb
+ WHERE k.tenant_id = $1::uuid AND k.key = $2::text AND k.result IS NULL`
 
 // --- claims ------------------------------------------------------------------------------------------
 
@@ -94,13 +95,17 @@ const sqlClaimSlug = `SELECT userstore.claim_tenant_slug($1::text, $2::uuid)`
 
 const sqlReleaseSlug = `SELECT userstore.release_tenant_slug($1::text, $2::uuid)`
 
-// --- guards (docs/adr/0004) --------------------------------------------------------------------------
+// --- guards (docs/adr/0004, docs/adr/0010) ---------------------------------------------------------
 
-// sqlGuardTenant and sqlGuardCatalog share-lock the guarded read row and return its version. Under
-// REPEATABLE READ a row another transaction changed after our snapshot fails with 40001; one changed
-// concurrently makes us wait, then fail with 40001 if it committed. A transaction that changes the row
-// after us waits for our commit and then proceeds: we serialize before it, which is valid because
-// neither tenant commands nor attribute deprecations read what the guarded command writes.
+// Each guard statement returns the guarded read row's version (no row: the row does not exist); the
+// unit of work compares it with the version the command decided on. Guards are queued and sent with the
+// writes, so a guard costs no round trip of its own.
+
+// sqlGuardTenant and sqlGuardCatalog share-lock the guarded read row. Under REPEATABLE READ a row another
+// transaction changed after our snapshot fails with 40001; one changed concurrently makes us wait, then
+// fail with 40001 if it committed. A transaction that changes the row after us waits for our commit and
+// then proceeds: we serialize before it, which is valid because neither tenant commands nor attribute
+// deprecations read what the guarded command writes.
 const sqlGuardTenant = `
 SELECT t.version FROM userstore.tenants AS t
  WHERE t.tenant_id = $1::uuid
@@ -111,18 +116,35 @@ SELECT c.version FROM userstore.catalogs AS c
  WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid
    FOR SHARE`
 
-// sqlGuardUser and sqlGuardApplication write the guarded read row (guard_seq + 1) at the version the
-// command decided on. A lock is not enough here: DeleteUser (DeleteApplication) reads the dependents
-// with its snapshot and then writes the user (application) row; PostgreSQL fails that write with 40001
-// only if a concurrent committed transaction modified the row, not if it merely locked it. With a real
-// write the two transactions conflict in either order: one of them is re-run and sees the other.
+// sqlLockTenant and sqlLockCatalog lock the read row of a tenant (catalog) the transaction is about to
+// write, first in its batch, so that its transaction id is assigned only once the guards that share-lock
+// the row have committed (docs/adr/0010). FOR NO KEY UPDATE is the lock the row's update takes anyway.
+const sqlLockTenant = `
+SELECT 1 FROM userstore.tenants AS t
+ WHERE t.tenant_id = $1::uuid
+   FOR NO KEY UPDATE`
+
+const sqlLockCatalog = `
+SELECT 1 FROM userstore.catalogs AS c
+ WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid
+   FOR NO KEY UPDATE`
+
+// sqlGuardUser and sqlGuardApplication write the guarded read row (guard_seq + 1). A lock is not enough
+// here: DeleteUser (DeleteApplication) reads the dependents with its snapshot and then writes the user
+// (application) row; PostgreSQL fails that write with 40001 only if a concurrent committed transaction
+// modified the row, not if it merely locked it. With a real write the two transactions conflict in
+// either order: one of them is re-run and sees the other. Under REPEATABLE READ the row written is the
+// one of our snapshot (a later committed version fails the statement with 40001), so the version
+// returned is the snapshot's.
 const sqlGuardUser = `
 UPDATE userstore.users AS u SET guard_seq = u.guard_seq + 1
- WHERE u.tenant_id = $1::uuid AND u.id = $2::uuid AND u.version = $3::bigint`
+ WHERE u.tenant_id = $1::uuid AND u.id = $2::uuid
+RETURNING u.version`
 
 const sqlGuardApplication = `
 UPDATE userstore.applications AS a SET guard_seq = a.guard_seq + 1
- WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid AND a.version = $3::bigint`
+ WHERE a.tenant_id = $1::uuid AND a.id = $2::uuid
+RETURNING a.version`
 
 // --- cascades ----------------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -159,35 +158,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// attempt runs one attempt of op in a new REPEATABLE READ transaction scoped to the op's tenant, and
-// commits it when run succeeds. A COMMIT that fails because the connection broke (the server never
-// answered) is ErrCommitOutcomeUnknown and is never re-run here: the caller retries with the same
-// idempotency key, which then returns the original result if it did commit.
+// attempt runs one attempt of op in a new REPEATABLE READ transaction scoped to the op's tenant, on one
+// connection, and commits it when run succeeds (see uow for the round trips). A COMMIT that fails
+// because the connection broke (the server never answered) is ErrCommitOutcomeUnknown and is never
+// re-run here: the caller retries with the same idempotency key, which then returns the original result
+// if it did commit. A failed attempt's transaction is rolled back before the connection goes back to
+// the pool.
 func (s *Store) attempt(ctx context.Context, op engine.Operation, run func(context.Context, engine.UnitOfWork) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return translate("begin "+op.Name(), err, phaseWork)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-			_ = tx.Rollback(rctx)
-			cancel()
-		}
-	}()
-	u := &uow{s: s, tx: tx, tenantID: op.TenantID(), operation: op.Name(), requestHash: op.RequestHash()}
+	defer release(ctx, conn)
+	u := newUOW(s, conn, op)
 	if err := run(ctx, u); err != nil {
 		// The unit of work's methods translated their driver errors already; the rest are the
 		// engine's and the domain's.
 		return err
 	}
-	if u.reserved && !u.saved {
-		return fmt.Errorf("pgstore: %s: the idempotency key was reserved but its result never saved", op.Name())
-	}
-	committed = true // whatever COMMIT returns, the transaction has ended (or its outcome is unknown)
-	if err := tx.Commit(ctx); err != nil {
-		return translate("commit "+op.Name(), err, phaseCommit)
-	}
-	return nil
+	return u.commit(ctx)
 }

@@ -44,7 +44,7 @@ func (e *Engine) OpenAccount(ctx context.Context, p *userstore.OpenAccountParams
 			return nil, err
 		}
 		return viewOf(create(x, x.ref(domain.StreamAccount, c.ID), accountCmd(c)))
-	}), nil
+	}).reads(m.ref(domain.StreamUser, cmd.UserID), m.ref(domain.StreamAccount, cmd.ID)), nil
 }
 
 // RenameAccountLogin prepares RenameAccountLogin; the same login changes nothing.
@@ -104,5 +104,5 @@ func accountParams(e *Engine, ctx context.Context, name string, p *userstore.Acc
 func (e *Engine) accountOp(m *mutation, p any, id uuid.UUID, expected int64, cmd domain.AccountCommand) *Op[*userstore.Account] {
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.Account, error) {
 		return viewOf(update(x, x.ref(domain.StreamAccount, id), expected, accountCmd(cmd)))
-	})
+	}).reads(m.ref(domain.StreamAccount, id))
 }

@@ -33,7 +33,7 @@ func (e *Engine) RegisterApplication(ctx context.Context, p *userstore.RegisterA
 	cmd := domain.RegisterApplication{ID: e.idOr(p.ID), TenantID: m.tenantID, Name: name, ClientKey: key, Kind: p.Kind, At: m.now}
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.Application, error) {
 		return viewOf(create(x, x.ref(domain.StreamApplication, cmd.ID), applicationCmd(cmd)))
-	}), nil
+	}).reads(m.ref(domain.StreamApplication, cmd.ID)), nil
 }
 
 // UpdateApplication prepares UpdateApplication; the same name and kind change nothing.
@@ -98,7 +98,7 @@ func (e *Engine) DeleteApplication(ctx context.Context, p *userstore.Application
 			}
 		}
 		return app.View(), nil
-	}), nil
+	}).reads(m.ref(domain.StreamApplication, p.ID)), nil
 }
 
 func applicationParams(e *Engine, ctx context.Context, name string, p *userstore.ApplicationParams) (*mutation, error) {
@@ -112,5 +112,5 @@ func applicationParams(e *Engine, ctx context.Context, name string, p *userstore
 func (e *Engine) applicationOp(m *mutation, p any, id uuid.UUID, expected int64, cmd domain.ApplicationCommand) *Op[*userstore.Application] {
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.Application, error) {
 		return viewOf(update(x, x.ref(domain.StreamApplication, id), expected, applicationCmd(cmd)))
-	})
+	}).reads(m.ref(domain.StreamApplication, id))
 }

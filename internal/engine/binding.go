@@ -42,7 +42,8 @@ func (e *Engine) Bind(ctx context.Context, p *userstore.BindParams) (*Op[*userst
 		}
 		c.ApplicationStatus = app.Status
 		return viewOf(create(x, x.ref(domain.StreamBinding, c.ID), bindingCmd(c)))
-	}), nil
+	}).reads(m.ref(domain.StreamUser, cmd.UserID), m.ref(domain.StreamApplication, cmd.ApplicationID),
+		m.ref(domain.StreamBinding, cmd.ID)), nil
 }
 
 // ChangeBindingRoles prepares ChangeBindingRoles; the same set of roles changes nothing.
@@ -63,7 +64,7 @@ func (e *Engine) ChangeBindingRoles(ctx context.Context, p *userstore.ChangeBind
 	}
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.Binding, error) {
 		return viewOf(update(x, x.ref(domain.StreamBinding, p.ID), p.ExpectedVersion, bindingCmd(domain.ChangeBindingRoles{Roles: roles, At: m.now})))
-	}), nil
+	}).reads(m.ref(domain.StreamBinding, p.ID)), nil
 }
 
 // Unbind prepares Unbind; a removed binding is gone (ErrNotFound afterwards).
@@ -78,5 +79,5 @@ func (e *Engine) Unbind(ctx context.Context, p *userstore.UnbindParams) (*Op[str
 	return op(e, m, p, gateEntity, func(x *txn) (struct{}, error) {
 		_, err := update(x, x.ref(domain.StreamBinding, p.ID), p.ExpectedVersion, bindingCmd(domain.Unbind{At: m.now}))
 		return struct{}{}, err
-	}), nil
+	}).reads(m.ref(domain.StreamBinding, p.ID)), nil
 }

@@ -42,7 +42,7 @@ func (e *Engine) DefineCatalog(ctx context.Context, p *userstore.DefineCatalogPa
 	cmd := domain.DefineCatalog{ID: e.idOr(p.ID), TenantID: m.tenantID, Name: name, Attributes: attrs, At: m.now}
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.Catalog, error) {
 		return viewOf(create(x, x.ref(domain.StreamCatalog, cmd.ID), catalogCmd(cmd)))
-	}), nil
+	}).reads(m.ref(domain.StreamCatalog, cmd.ID)), nil
 }
 
 // AddCatalogAttribute prepares AddCatalogAttribute: an existing key, deprecated or not, is a duplicate
@@ -81,5 +81,5 @@ func (e *Engine) DeprecateCatalogAttribute(ctx context.Context, p *userstore.Dep
 func (e *Engine) catalogOp(m *mutation, p any, id uuid.UUID, expected int64, cmd domain.CatalogCommand) *Op[*userstore.Catalog] {
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.Catalog, error) {
 		return viewOf(update(x, x.ref(domain.StreamCatalog, id), expected, catalogCmd(cmd)))
-	})
+	}).reads(m.ref(domain.StreamCatalog, id))
 }

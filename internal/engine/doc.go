@@ -17,6 +17,10 @@
 //	user, err := op.Run(ctx, uow)
 //	// commit, or roll back on error
 //
+// An adapter that pays per round trip implements Planner as well: Run then first hands it the
+// operation's Plan — its idempotency key and the streams it loads before it decides — so that the
+// adapter can read them all at once (pgstore: with BEGIN, in one round trip; docs/adr/0010).
+//
 // Versions are stream versions: an entity's Version is the number of events in its stream; a
 // membership's is the roster version of its last change. Every event gets a new UUIDv7 id, and every
 // time is UTC at microsecond precision.

@@ -53,6 +53,8 @@ type Op[R any] struct {
 	gate     gate
 	run      func(x *txn) (R, error)
 	e        *Engine
+	// loads are the streams the operation loads before it decides, in order: its Plan.
+	loads []uuid.UUID
 }
 
 // gate says how an Op checks its tenant before running.
@@ -83,6 +85,11 @@ func (o *Op[R]) RequestHash() string { return o.hash }
 func (o *Op[R]) Run(ctx context.Context, uow UnitOfWork) (R, error) {
 	var zero R
 	key := o.meta.IdempotencyKey
+	if p, ok := uow.(Planner); ok {
+		if err := p.Plan(ctx, &Plan{TenantID: o.tenantID, IdempotencyKey: key, Streams: o.loads}); err != nil {
+			return zero, err
+		}
+	}
 	if key != "" {
 		rec, err := uow.Idempotency(ctx, o.tenantID, key)
 		if err != nil {
@@ -200,7 +207,25 @@ func op[R any](e *Engine, m *mutation, p any, g gate, run func(x *txn) (R, error
 	if m.meta.IdempotencyKey != "" {
 		o.hash = RequestHash(o.name, o.tenantID, m.meta.Actor, p)
 	}
+	if g == gateEntity {
+		o.loads = []uuid.UUID{domain.TenantRef(m.tenantID).ID}
+	}
 	return o
+}
+
+// reads adds streams the operation loads, after its gate, in the order it loads them, to its Plan.
+// Every operation declares the streams it loads before it decides: adapters that implement Planner
+// then read them in one round trip (TestPlanCoversTheReads keeps the declarations honest).
+func (o *Op[R]) reads(refs ...domain.StreamRef) *Op[R] {
+	for _, ref := range refs {
+		o.loads = append(o.loads, ref.ID)
+	}
+	return o
+}
+
+// ref returns the ref of a stream in the mutation's tenant.
+func (m *mutation) ref(t domain.StreamType, id uuid.UUID) domain.StreamRef {
+	return domain.Ref(m.tenantID, t, id)
 }
 
 // txn is one run of an Op in a unit of work.

@@ -36,7 +36,7 @@ func (e *Engine) LinkIdentity(ctx context.Context, p *userstore.LinkIdentityPara
 			return nil, err
 		}
 		return viewOf(create(x, x.ref(domain.StreamIdentity, c.ID), identityCmd(c)))
-	}), nil
+	}).reads(m.ref(domain.StreamUser, cmd.UserID), m.ref(domain.StreamIdentity, cmd.ID)), nil
 }
 
 // UnlinkIdentity prepares UnlinkIdentity; an unlinked identity is gone (ErrNotFound afterwards).
@@ -51,5 +51,5 @@ func (e *Engine) UnlinkIdentity(ctx context.Context, p *userstore.UnlinkIdentity
 	return op(e, m, p, gateEntity, func(x *txn) (struct{}, error) {
 		_, err := update(x, x.ref(domain.StreamIdentity, p.ID), p.ExpectedVersion, identityCmd(domain.UnlinkIdentity{At: m.now}))
 		return struct{}{}, err
-	}), nil
+	}).reads(m.ref(domain.StreamIdentity, p.ID)), nil
 }

@@ -29,7 +29,7 @@ func (e *Engine) AddMember(ctx context.Context, p *userstore.AddMemberParams) (*
 			return nil, err
 		}
 		return x.roster(p.UserID, domain.AddMember{UserID: p.UserID, UserStatus: status, Role: p.Role, At: m.now})
-	}), nil
+	}).reads(m.ref(domain.StreamUser, p.UserID), domain.RosterRef(m.tenantID)), nil
 }
 
 // ChangeMemberRole prepares ChangeMemberRole. ExpectedVersion is the membership's version (the roster
@@ -48,7 +48,7 @@ func (e *Engine) ChangeMemberRole(ctx context.Context, p *userstore.ChangeMember
 			return nil, err
 		}
 		return x.roster(p.UserID, domain.ChangeMemberRole{UserID: p.UserID, Role: p.Role, ExpectedVersion: p.ExpectedVersion, At: m.now})
-	}), nil
+	}).reads(m.ref(domain.StreamUser, p.UserID), domain.RosterRef(m.tenantID)), nil
 }
 
 // RemoveMember prepares RemoveMember; removing the last owner is refused with ReasonLastOwner.
@@ -66,7 +66,7 @@ func (e *Engine) RemoveMember(ctx context.Context, p *userstore.RemoveMemberPara
 		}
 		_, err := x.roster(p.UserID, domain.RemoveMember{UserID: p.UserID, ExpectedVersion: p.ExpectedVersion, At: m.now})
 		return struct{}{}, err
-	}), nil
+	}).reads(m.ref(domain.StreamUser, p.UserID), domain.RosterRef(m.tenantID)), nil
 }
 
 // roster runs a command on the tenant's roster and returns the membership of the user afterwards (nil

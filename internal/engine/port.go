@@ -14,6 +14,12 @@ import (
 // Op in it and commits; when Run returns an error it rolls everything back. Every method sees the
 // writes made before it in the same unit of work (read-your-writes within the transaction).
 //
+// An adapter may defer its guards and writes (Guard, Append, Claim, Release, SaveIdempotency) to its
+// commit, to send them together: then a write that fails — a claim another stream holds, a lost append race — fails the
+// commit instead of the call, with the same error, and the Op's result is discarded. The engine allows
+// it: a command takes its claims in its last step, after everything it reads and decides, so the first
+// error a command meets is the same whether its writes fail at once or at commit.
+//
 // An adapter whose database may refuse a transaction for a serialization failure or a deadlock re-runs
 // the whole Op in a new unit of work: Op.Run is re-runnable and decides again from what it loads.
 type UnitOfWork interface {
@@ -35,12 +41,12 @@ type UnitOfWork interface {
 
 	// Guard declares that the command depends on the stream staying at version until commit, without
 	// writing it: a concurrent append to that stream must make one of the two transactions fail (and be
-	// re-run). The engine guards the tenant of every entity command and the aggregates whose facts a
-	// command reads (the user of OpenAccount, LinkIdentity, Bind, AddMember, SetProfileValues and
-	// ClearProfileValues; the application of Bind; the catalog of SetProfileValues and
-	// ClearProfileValues), so that, for
-	// instance, DeleteUser racing OpenAccount cannot leave an open account of a deleted user. In memory
-	// under one lock it is a no-op. On PostgreSQL (docs/adr/0004) the tenant and the catalog are guarded
+	// re-run), or the command commit first — and then its events come first in the log too
+	// (docs/adr/0010). The engine guards the tenant of every entity command and the aggregates whose
+	// facts a command reads (the user of OpenAccount, LinkIdentity, Bind, AddMember, SetProfileValues
+	// and ClearProfileValues; the application of Bind; the catalog of SetProfileValues and
+	// ClearProfileValues), so that, for instance, DeleteUser racing OpenAccount cannot leave an open
+	// account of a deleted user. In memory under one lock it is a no-op. On PostgreSQL (docs/adr/0004) the tenant and the catalog are guarded
 	// by a shared row lock (FOR SHARE) on the read row plus a version check; the user and the application
 	// need a real write of their read row, because DeleteUser and DeleteApplication read the dependents
 	// with their snapshot and PostgreSQL fails their later write only if the row was modified, not if it
@@ -58,6 +64,26 @@ type UnitOfWork interface {
 	// saving the same (tenant, key) concurrently must not both commit (a unique key on it does): the
 	// loser is re-run and then finds the winner's record.
 	SaveIdempotency(ctx context.Context, rec *IdempotencyRecord) error
+}
+
+// Planner is an optional extension of UnitOfWork for adapters that pay per round trip. Op.Run calls
+// Plan once, before any other method of the unit of work, with what the operation will read before it
+// decides (see Plan); the adapter may fetch all of it at once and answer the calls that follow from what
+// it fetched.
+type Planner interface {
+	Plan(ctx context.Context, p *Plan) error
+}
+
+// Plan is what an operation reads before it decides, known when it is prepared: its idempotency key
+// and the streams it loads (those it guards included). It is a hint, not a contract: the operation may
+// stop short of it (at its first error, or on a recorded idempotency key) or read more than it (a
+// cascade's dependents), and the adapter must answer every call the same whether it was planned or not.
+type Plan struct {
+	TenantID uuid.UUID
+	// IdempotencyKey is the key Idempotency is asked for first; empty when the operation has none.
+	IdempotencyKey string
+	// Streams are the ids of the streams, in TenantID, that Load is asked for, in that order.
+	Streams []uuid.UUID
 }
 
 // Stream is a stream as Load returns it: its events in their stored form, oldest first.

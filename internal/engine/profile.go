@@ -50,7 +50,7 @@ func (e *Engine) SetProfileValues(ctx context.Context, p *userstore.SetProfileVa
 			cmd.UserStatus, cmd.Attributes = status, attrs
 			return cmd
 		})
-	}), nil
+	}).profileReads(m, p.UserID, p.CatalogID), nil
 }
 
 // ClearProfileValues prepares ClearProfileValues: 1..MaxValuesPerRequest keys of the catalog; keys
@@ -83,7 +83,13 @@ func (e *Engine) ClearProfileValues(ctx context.Context, p *userstore.ClearProfi
 			cmd.UserStatus, cmd.Attributes = status, attrs
 			return cmd
 		})
-	}), nil
+	}).profileReads(m, p.UserID, p.CatalogID), nil
+}
+
+// profileReads declares the reads of x.profile: the user and the catalog, then the profile.
+func (o *Op[R]) profileReads(m *mutation, userID, catalogID uuid.UUID) *Op[R] {
+	return o.reads(m.ref(domain.StreamUser, userID), m.ref(domain.StreamCatalog, catalogID),
+		domain.ProfileRef(m.tenantID, userID, catalogID))
 }
 
 // profile runs a command on the profile of (user, catalog): the user and the catalog must exist in the

@@ -30,7 +30,7 @@ func (e *Engine) CreateTenant(ctx context.Context, p *userstore.CreateTenantPara
 	cmd := domain.CreateTenant{ID: m.tenantID, Slug: slug, Name: name, At: m.now}
 	return op(e, m, p, gateNone, func(x *txn) (*userstore.Tenant, error) {
 		return viewOf(create(x, domain.TenantRef(m.tenantID), tenantCmd(cmd)))
-	}), nil
+	}).reads(domain.TenantRef(m.tenantID)), nil
 }
 
 // RenameTenant prepares RenameTenant; allowed while suspended, refused when closed.
@@ -95,5 +95,5 @@ func tenantStatus(e *Engine, ctx context.Context, name string, p *userstore.Tena
 func (e *Engine) tenantOp(m *mutation, p any, expected int64, cmd domain.TenantCommand) *Op[*userstore.Tenant] {
 	return op(e, m, p, gateNone, func(x *txn) (*userstore.Tenant, error) {
 		return viewOf(update(x, domain.TenantRef(m.tenantID), expected, tenantCmd(cmd)))
-	})
+	}).reads(domain.TenantRef(m.tenantID))
 }

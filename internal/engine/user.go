@@ -30,7 +30,7 @@ func (e *Engine) CreateUser(ctx context.Context, p *userstore.CreateUserParams) 
 	cmd := domain.CreateUser{ID: e.idOr(p.ID), TenantID: m.tenantID, DisplayName: name, Email: email, At: m.now}
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.User, error) {
 		return viewOf(create(x, x.ref(domain.StreamUser, cmd.ID), userCmd(cmd)))
-	}), nil
+	}).reads(m.ref(domain.StreamUser, cmd.ID)), nil
 }
 
 // UpdateUserProfile prepares UpdateUserProfile; the same display name changes nothing.
@@ -146,7 +146,7 @@ func (e *Engine) DeleteUser(ctx context.Context, p *userstore.UserParams) (*Op[*
 			}
 		}
 		return user.View(), nil
-	}), nil
+	}).reads(m.ref(domain.StreamUser, p.ID), domain.RosterRef(m.tenantID)), nil
 }
 
 func userParams(e *Engine, ctx context.Context, name string, p *userstore.UserParams) (*mutation, error) {
@@ -160,7 +160,7 @@ func userParams(e *Engine, ctx context.Context, name string, p *userstore.UserPa
 func (e *Engine) userOp(m *mutation, p any, id uuid.UUID, expected int64, cmd domain.UserCommand) *Op[*userstore.User] {
 	return op(e, m, p, gateEntity, func(x *txn) (*userstore.User, error) {
 		return viewOf(update(x, x.ref(domain.StreamUser, id), expected, userCmd(cmd)))
-	})
+	}).reads(m.ref(domain.StreamUser, id))
 }
 
 // userFacts loads the user a command on another aggregate depends on, guards it and returns its status.
