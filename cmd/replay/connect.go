@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/netkingdom/userstore/internal/pgconfig"
 	"github.com/netkingdom/userstore/internal/pgerr"
 )
 
@@ -55,56 +54,18 @@ func poolConfig(c *command) (*pgxpool.Config, error) {
 	if url == "" {
 		return nil, usageErr("no database: set $%s (or $%s) to a PostgreSQL URL", envDatabaseURL, envProjectorDatabaseURL)
 	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, usageErr("%s does not hold a valid PostgreSQL URL or key=value string", source)
-	}
-	cc := cfg.ConnConfig
-	if cc.RuntimeParams["application_name"] == "" {
-		cc.RuntimeParams["application_name"] = applicationName
-	}
-	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = connectTimeout
-	}
-	cfg.MaxConns = maxConns
-	cfg.MinConns = 0
 	file := c.passwordFile
 	if file == "" {
 		file = c.env.getenv(envPasswordFile)
 	}
-	if file != "" {
-		if _, err := readPassword(file); err != nil {
-			return nil, err
-		}
-		cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
-			password, err := readPassword(file)
-			if err != nil {
-				return err
-			}
-			cc.Password = password
-			return nil
-		}
-	}
-	return cfg, nil
-}
-
-// readPassword reads a password file: its content without one trailing line break. The error names the
-// file and the reason, never any content.
-func readPassword(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	cfg, err := pgconfig.PoolConfig(&pgconfig.Params{URL: url, Source: source, PasswordFile: file,
+		ApplicationName: applicationName, ConnectTimeout: connectTimeout})
 	if err != nil {
-		reason := "unreadable"
-		var pathErr *os.PathError
-		if errors.As(err, &pathErr) {
-			reason = pathErr.Err.Error()
-		}
-		return "", usageErr("password file %q: %s", file, reason)
+		return nil, usageErr("%s", err)
 	}
-	password := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	if password == "" {
-		return "", usageErr("password file %q is empty", file)
-	}
-	return password, nil
+	cfg.MaxConns = maxConns
+	cfg.MinConns = 0
+	return cfg, nil
 }
 
 // connect opens the command's pool and checks that a connection can be made.

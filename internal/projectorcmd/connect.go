@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/netkingdom/userstore/internal/pgconfig"
 	"github.com/netkingdom/userstore/internal/pgerr"
 )
 
@@ -32,61 +32,19 @@ func (e *connectError) Error() string {
 }
 
 // poolConfig builds a pool configuration from a database URL (or key=value string) and an optional
-// password file, and sizes the pool to at least minConns connections. Its errors never quote the URL:
-// pgx's parse errors do, password included.
+// password file (internal/pgconfig), and sizes the pool to at least minConns connections. Its errors
+// never quote the URL nor the password file's content.
 func poolConfig(o *dbOptions, minConns int32) (*pgxpool.Config, error) {
 	if o.url == "" {
 		return nil, usagef("no database: set %s", o.source)
 	}
-	cfg, err := pgxpool.ParseConfig(o.url)
+	cfg, err := pgconfig.PoolConfig(&pgconfig.Params{URL: o.url, Source: o.source, PasswordFile: o.passwordFile,
+		ApplicationName: ApplicationNameDefault, ConnectTimeout: ConnectTimeoutDefault})
 	if err != nil {
-		return nil, usagef("%s does not hold a valid PostgreSQL connection string", o.source)
-	}
-	cc := cfg.ConnConfig
-	if cc.RuntimeParams["application_name"] == "" {
-		cc.RuntimeParams["application_name"] = ApplicationNameDefault
-	}
-	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = ConnectTimeoutDefault
+		return nil, usagef("%s", err)
 	}
 	cfg.MaxConns = max(cfg.MaxConns, minConns)
-	if file := o.passwordFile; file != "" {
-		// Read now (migrations.Up connects with a copy of the connection settings, without the pool's
-		// hook) and again for every new connection, so that a rotated secret takes effect.
-		password, err := readPassword(file)
-		if err != nil {
-			return nil, err
-		}
-		cc.Password = password
-		cfg.BeforeConnect = func(_ context.Context, c *pgx.ConnConfig) error {
-			password, err := readPassword(file)
-			if err != nil {
-				return err
-			}
-			c.Password = password
-			return nil
-		}
-	}
 	return cfg, nil
-}
-
-// readPassword reads a password file: its content without one trailing line break. The error names
-// the file and the reason, never any content.
-func readPassword(file string) (string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		reason := "unreadable"
-		var pathErr *os.PathError
-		if errors.As(err, &pathErr) {
-			reason = pathErr.Err.Error()
-		}
-		return "", usagef("password file %q: %s", file, reason)
-	}
-	password := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	if password == "" {
-		return "", usagef("password file %q is empty", file)
-	}
-	return password, nil
 }
 
 // openPool opens a pool from o (no connection yet: pgxpool connects on first use).

@@ -39,7 +39,7 @@ func TestRedactionCanary(t *testing.T) {
 	}{
 		{"wrong password", wrongPassword, "SQLSTATE 28P01"},
 		{"unreachable", unreachable, "connection refused"},
-		{"unparsable", unparsable, "does not hold a valid PostgreSQL connection string"},
+		{"unparsable", unparsable, "does not hold a valid PostgreSQL URL or key=value string"},
 	}
 	commands := [][]string{
 		{"status"},
