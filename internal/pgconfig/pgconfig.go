@@ -22,7 +22,9 @@ type SettingError struct{ msg string }
 
 func (e *SettingError) Error() string { return e.msg }
 
-func settingErr(format string, args ...any) error { return &SettingError{msg: fmt.Sprintf(format, args...)} }
+func settingErr(format string, args ...any) error {
+	return &SettingError{msg: fmt.Sprintf(format, args...)}
+}
 
 // Params locate a database.
 type Params struct {
